@@ -1,0 +1,1 @@
+"""Shared core of the analytics pipeline: schema, stream I/O, SQL and batch logic."""

@@ -1,0 +1,98 @@
+"""Settings read once from the environment; nothing else in the project calls os.getenv."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/analytics"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every run-time knob of the collector and the DAGs."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    stream_key: str = "analytics:events"
+    consumer_group: str = "analytics-loader"
+    key_prefix: str = "analytics"
+    admin_token: str | None = field(default=None, repr=False)
+    write_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Collector limits and rules.
+    max_body_bytes: int = 1_000_000
+    max_batch_events: int = 50
+    max_event_age_days: int = 7
+    max_future_skew_seconds: int = 300
+    backfill_sources: tuple[str, ...] = ("backfill", "import")
+    fingerprint_ttl_seconds: int = 60
+    idempotency_ttl_seconds: int = 3600
+    trusted_proxies: int = 0
+    redis_timeout_seconds: float = 1.0
+    # Loader.
+    load_batch_size: int = 5000
+    load_time_budget_seconds: int = 45
+    load_block_ms: int = 1000
+    reclaim_idle_ms: int = 60_000
+    partition_days_ahead: int = 7
+    retention_days: int = 0
+    # Airflow REST API (admin flush) and alert links.
+    airflow_api_url: str = "http://127.0.0.1:8080"
+    airflow_username: str | None = None
+    airflow_password: str | None = field(default=None, repr=False)
+    # Alerts.
+    alert_webhook_url: str | None = None
+    alert_slack_webhook_url: str | None = field(default=None, repr=False)
+    alert_email_to: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            stream_key=env.get("ANALYTICS_STREAM_KEY") or "analytics:events",
+            consumer_group=env.get("ANALYTICS_CONSUMER_GROUP") or "analytics-loader",
+            key_prefix=env.get("ANALYTICS_KEY_PREFIX") or "analytics",
+            admin_token=env.get("ANALYTICS_ADMIN_TOKEN") or None,
+            write_keys=_csv(env, "ANALYTICS_WRITE_KEYS"),
+            max_body_bytes=_int(env, "ANALYTICS_MAX_BODY_BYTES", 1_000_000),
+            max_batch_events=_int(env, "ANALYTICS_MAX_BATCH_EVENTS", 50),
+            max_event_age_days=_int(env, "ANALYTICS_MAX_EVENT_AGE_DAYS", 7),
+            backfill_sources=_csv(env, "ANALYTICS_BACKFILL_SOURCES") or ("backfill", "import"),
+            trusted_proxies=_int(env, "ANALYTICS_TRUSTED_PROXIES", 0),
+            load_batch_size=_int(env, "ANALYTICS_LOAD_BATCH_SIZE", 5000),
+            load_time_budget_seconds=_int(env, "ANALYTICS_LOAD_TIME_BUDGET_SECONDS", 45),
+            reclaim_idle_ms=_int(env, "ANALYTICS_RECLAIM_IDLE_MS", 60_000),
+            partition_days_ahead=_int(env, "ANALYTICS_PARTITION_DAYS_AHEAD", 7),
+            retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 0),
+            airflow_api_url=(env.get("AIRFLOW_API_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            airflow_username=env.get("AIRFLOW_API_USERNAME") or None,
+            airflow_password=env.get("AIRFLOW_API_PASSWORD") or None,
+            alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
+            alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
+            alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,240 @@
+"""The one event schema: client input, validation in layers, and the normalised stream record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import uuid_utils
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from analytics.registry import ENTITY_TYPES, EVENT_TYPES
+
+MAX_PROPS_BYTES = 16_384
+MAX_PROPS_DEPTH = 5
+MAX_PROPS_KEYS = 100
+
+Id = Field(default=None, min_length=1, max_length=128)
+
+
+class Attribution(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2048)
+
+    utmSource: str | None = Field(default=None, max_length=256)
+    utmMedium: str | None = Field(default=None, max_length=256)
+    utmCampaign: str | None = Field(default=None, max_length=256)
+    utmTerm: str | None = Field(default=None, max_length=256)
+    utmContent: str | None = Field(default=None, max_length=256)
+    referrer: str | None = Field(default=None, max_length=2048)
+    landingPage: str | None = Field(default=None, max_length=2048)
+
+
+class EventIn(BaseModel):
+    """What a client posts to /v1/track (camelCase, as in the original design)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    eventType: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")
+    occurredAt: datetime | None = None
+    sentAt: datetime | None = None
+    actorId: str | None = Id
+    actorType: Literal["user", "anonymous", "service"] | None = None
+    entityId: str | None = Id
+    entityType: str | None = Field(default=None, max_length=32)
+    sessionId: str | None = Id
+    props: dict[str, Any] = Field(default_factory=dict)
+    attribution: Attribution | None = None
+    idempotencyKey: str | None = Field(default=None, min_length=1, max_length=128)
+    userAgent: str | None = Field(default=None, max_length=1024)
+
+    @field_validator("occurredAt", "sentAt")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a timezone offset, e.g. 2026-01-01T12:00:00Z")
+        return value
+
+    @field_validator("props")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_PROPS_KEYS:
+            raise ValueError(f"at most {MAX_PROPS_KEYS} keys")
+        if _depth(value) > MAX_PROPS_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_PROPS_DEPTH} levels")
+        if len(json.dumps(value, separators=(",", ":"), default=str)) > MAX_PROPS_BYTES:
+            raise ValueError(f"larger than {MAX_PROPS_BYTES} bytes as JSON")
+        return value
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level - 1
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+class EventRejected(Exception):
+    """Permanent: the event is invalid and will stay so; `reason` is the counted category."""
+
+    def __init__(self, reason: str, errors: list[FieldError]):
+        super().__init__(f"{reason}: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.reason = reason
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Rules:
+    max_age: timedelta = timedelta(days=7)
+    max_future: timedelta = timedelta(minutes=5)
+    backfill_sources: tuple[str, ...] = ("backfill", "import")
+
+
+def _pydantic_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append(FieldError(f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body", err["type"], err["msg"]))
+    return out
+
+
+def parse_event(raw: Any) -> EventIn:
+    if not isinstance(raw, dict):
+        raise EventRejected("schema", [FieldError("body", "type", "an event must be a JSON object")])
+    try:
+        return EventIn.model_validate(raw)
+    except ValidationError as exc:
+        raise EventRejected("schema", _pydantic_errors(exc)) from None
+
+
+def normalise(
+    event: EventIn,
+    *,
+    received_at: datetime,
+    rules: Rules = Rules(),
+    user_agent: str | None = None,
+    ip_address: str | None = None,
+) -> dict[str, Any]:
+    """Apply the business rules and per-type props; return the record the stream carries."""
+    spec = EVENT_TYPES.get(event.eventType)
+    if spec is None:
+        raise EventRejected(
+            "unknown_event_type",
+            [
+                FieldError(
+                    "eventType",
+                    "registered",
+                    f"unknown event type {event.eventType!r}; valid: {', '.join(sorted(EVENT_TYPES))}",
+                )
+            ],
+        )
+    errors: list[FieldError] = []
+    if event.entityType is not None and event.entityType not in ENTITY_TYPES:
+        errors.append(FieldError("entityType", "enum", f"must be one of {', '.join(ENTITY_TYPES)}"))
+    elif event.entityType is not None and event.entityType not in spec.entity_types:
+        allowed = ", ".join(spec.entity_types) or "none"
+        errors.append(
+            FieldError(
+                "entityType",
+                "fits_event_type",
+                f"{event.eventType} takes entity type {allowed}, not {event.entityType}",
+            )
+        )
+    if (event.entityId is None) != (event.entityType is None):
+        errors.append(
+            FieldError(
+                "entityId" if event.entityId is None else "entityType", "paired", "entityId and entityType go together"
+            )
+        )
+    elif spec.entity_required and event.entityId is None:
+        errors.append(FieldError("entityId", "required", f"{event.eventType} needs an entityId"))
+    if errors:
+        raise EventRejected("entity_type", errors)
+
+    occurred_raw = event.occurredAt
+    occurred = occurred_raw or received_at
+    if event.sentAt is not None and occurred_raw is not None:
+        # The client's clock may be off; what it measured between occurrence and sending is not.
+        occurred = occurred_raw + (received_at - event.sentAt)
+    if occurred > received_at + rules.max_future:
+        raise EventRejected(
+            "timestamp",
+            [
+                FieldError(
+                    "occurredAt", "not_future", f"more than {int(rules.max_future.total_seconds())} s in the future"
+                )
+            ],
+        )
+    if occurred < received_at - rules.max_age and event.source not in rules.backfill_sources:
+        raise EventRejected(
+            "timestamp",
+            [
+                FieldError(
+                    "occurredAt",
+                    "max_age",
+                    f"older than {rules.max_age.days} days; send it with a backfill source "
+                    f"({', '.join(rules.backfill_sources)})",
+                )
+            ],
+        )
+
+    try:
+        props = spec.props.model_validate(event.props).model_dump(mode="json", exclude_none=False)
+    except ValidationError as exc:
+        raise EventRejected("props", _pydantic_errors(exc, "props.")) from None
+    props = {k: v for k, v in props.items() if v is not None or k in event.props}
+
+    return {
+        "event_type": event.eventType,
+        "source": event.source,
+        "occurred_at": _iso(occurred),
+        "client_occurred_at": _iso(occurred_raw) if occurred_raw else None,
+        "sent_at": _iso(event.sentAt) if event.sentAt else None,
+        "actor_id": event.actorId,
+        "actor_type": event.actorType or ("user" if event.actorId else None),
+        "session_id": event.sessionId,
+        "entity_id": event.entityId,
+        "entity_type": event.entityType,
+        "props": props,
+        "attribution": event.attribution.model_dump(exclude_none=True) if event.attribution else {},
+        "idempotency_key": event.idempotencyKey,
+        "user_agent": event.userAgent or user_agent,
+        "ip_address": ip_address,
+    }
+
+
+def fingerprint(record: dict[str, Any]) -> str:
+    """Same type, actor, session, entity and second of occurrence = the same event."""
+    second = record["occurred_at"][:19]  # ISO 8601 truncated to whole seconds
+    key = "\x1f".join(str(record.get(k) or "") for k in ("event_type", "actor_id", "session_id", "entity_id"))
+    return hashlib.blake2b(f"{key}\x1f{second}".encode(), digest_size=16).hexdigest()
+
+
+def new_event_id() -> str:
+    return str(uuid_utils.uuid7())
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def encode(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,35 @@
+"""The Flask collector: app factory wiring config, Redis and the blueprints."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask
+
+from analytics.config import Settings, get_settings
+from analytics.stream import Keys, StreamWriter
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["analytics.settings"] = settings
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        health_check_interval=30,
+    )
+    keys = Keys(settings.key_prefix, settings.stream_key)
+    app.extensions["analytics.redis"] = client
+    app.extensions["analytics.keys"] = keys
+    app.extensions["analytics.writer"] = StreamWriter(
+        client, keys, fp_ttl=settings.fingerprint_ttl_seconds, idem_ttl=settings.idempotency_ttl_seconds
+    )
+
+    from ingest_api import errors, health, track
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(track.bp)
+    return app
