@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from analytics.dag_defaults import default_args
+
 
 @dag(
     dag_id="events_load",
@@ -25,7 +27,7 @@ from airflow.sdk import Param, dag, get_current_context, task
     max_active_runs=1,
     tags=["analytics", "load"],
     doc_md=__doc__,
-    default_args={"retries": 3, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True},
+    default_args=default_args(retries=3, retry_delay=timedelta(seconds=20)),
     params={
         "batch_size": Param(
             5000,

@@ -6,6 +6,7 @@ import redis
 from flask import Flask
 
 from analytics.config import Settings, get_settings
+from analytics.ingest import Ingestor
 from analytics.stream import Keys, StreamWriter
 
 
@@ -23,9 +24,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = Keys(settings.key_prefix, settings.stream_key)
     app.extensions["analytics.redis"] = client
     app.extensions["analytics.keys"] = keys
-    app.extensions["analytics.writer"] = StreamWriter(
+    writer = StreamWriter(
         client, keys, fp_ttl=settings.fingerprint_ttl_seconds, idem_ttl=settings.idempotency_ttl_seconds
     )
+    app.extensions["analytics.writer"] = writer
+    app.extensions["analytics.ingestor"] = Ingestor(settings, writer)
 
     from ingest_api import errors, health, track
 
