@@ -1,17 +1,25 @@
 """The collector's core, shared by the native and the Segment-compatible endpoints.
 
-validate (schema → business rules → props) → append atomically with deduplication.
+validate (schema → business rules → props) → append atomically with deduplication; rejections are
+kept (`Keys.rejected_stream`) and counted in the same Redis call.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.config import Settings
 from analytics.events import EventRejected, Rules, encode, fingerprint, new_event_id, normalise, parse_event
-from analytics.stream import StreamWriter
+from analytics.registry import EVENT_TYPES
+from analytics.stream import Rejection, StreamWriter
+
+MAX_REJECTED_PAYLOAD_BYTES = 65_536
+MAX_REJECTED_ERRORS = 20
+_SOURCE_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -43,36 +51,82 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -> Rejection:
+    """What is kept of a rejected item: bounded payload and errors, raw source/type, low-cardinality stat labels."""
+    try:
+        payload = raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        payload = repr(raw)
+    data = payload.encode("utf-8", "replace")
+    if len(data) > MAX_REJECTED_PAYLOAD_BYTES:
+        payload = data[:MAX_REJECTED_PAYLOAD_BYTES].decode("utf-8", "ignore")
+    src = raw.get("source") if isinstance(raw, dict) else None
+    etype = raw.get("eventType") if isinstance(raw, dict) else None
+    src = src[:128] if isinstance(src, str) else ""
+    etype = etype[:128] if isinstance(etype, str) else ""
+    bounded = [{k: str(v)[:512] for k, v in e.items()} for e in errors[:MAX_REJECTED_ERRORS]]
+    return Rejection(
+        payload=payload,
+        reason=reason,
+        errors=json.dumps(bounded, separators=(",", ":"), ensure_ascii=False),
+        source=src,
+        event_type=etype,
+        stage=stage,
+        stat_source=src if _SOURCE_RE.match(src) else "",
+        stat_event_type=etype if etype in EVENT_TYPES else "",
+    )
+
+
 class Ingestor:
-    def __init__(self, settings: Settings, writer: StreamWriter):
+    def __init__(self, settings: Settings, writer: StreamWriter, *, stage: str = "collector"):
         self.settings = settings
         self.writer = writer
         self.rules = rules_from(settings)
+        self.stage = stage
 
     def prepare(self, raw: Any, received_at: datetime, user_agent: str | None, ip: str | None) -> dict[str, Any]:
         """Validate one raw event and return the stream record; raises EventRejected."""
         event = parse_event(raw)
         record = normalise(event, received_at=received_at, rules=self.rules, user_agent=user_agent, ip_address=ip)
         record["id"] = new_event_id()
-        record["received_at"] = received_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        record["received_at"] = _iso(received_at)
         record["fingerprint"] = fingerprint(record)
         return record
 
     def ingest(
-        self, items: list[Any], received_at: datetime, user_agent: str | None = None, ip: str | None = None
+        self,
+        items: list[Any],
+        received_at: datetime,
+        user_agent: str | None = None,
+        ip: str | None = None,
+        *,
+        stage: str | None = None,
     ) -> list[Result]:
-        """Validate each item, then append all valid ones in one atomic Redis call; one Result per item."""
+        """Validate each item, then keep rejections and append valid ones in one atomic Redis call.
+
+        One Result per item, in order. `stage` labels kept rejections ("collector", "segment")."""
+        stage = stage or self.stage
         results: list[Result | None] = [None] * len(items)
         pending: list[tuple[int, dict[str, Any]]] = []
+        rejected: list[Rejection] = []
         for i, item in enumerate(items):
             try:
                 pending.append((i, self.prepare(item, received_at, user_agent, ip)))
             except EventRejected as exc:
-                results[i] = Result(
-                    "rejected", reason=exc.reason, errors=[e.as_dict() for e in exc.errors], message=str(exc)
-                )
+                errors = [e.as_dict() for e in exc.errors]
+                results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
+                rejected.append(rejection(item, exc.reason, errors, stage))
         outcomes = self.writer.append(
-            [(r["id"], r["fingerprint"], r["source"], r["idempotency_key"], encode(r)) for _, r in pending]
+            [
+                (r["id"], r["fingerprint"], r["source"], r["idempotency_key"], encode(r), r["event_type"])
+                for _, r in pending
+            ],
+            rejected,
+            rejected_at=_iso(received_at),
         )
         for (i, _), outcome in zip(pending, outcomes, strict=True):
             if outcome.status == "accepted":
@@ -80,3 +134,14 @@ class Ingestor:
             else:
                 results[i] = Result("duplicate", id=outcome.id, reason=outcome.detail)
         return [r for r in results if r is not None]
+
+    def record_rejections(
+        self, rejected: list[tuple[Any, str, list[dict[str, str]]]], received_at: datetime, *, stage: str | None = None
+    ) -> None:
+        """Keep and count items refused outside `ingest` (e.g. a Segment call that maps to no event)."""
+        stage = stage or self.stage
+        self.writer.append(
+            [],
+            [rejection(raw, reason, errors, stage) for raw, reason, errors in rejected],
+            rejected_at=_iso(received_at),
+        )
