@@ -1,0 +1,105 @@
+# Shared by the scripts: repo paths, defaults, and service helpers. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+RUN_DIR="$ROOT/.run"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow}"
+export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/analytics}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+UV_VERSION="0.13.9"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# Create the virtualenv and install the pinned set (requirements.txt, plus -dev when asked).
+ensure_venv() {
+  local with_dev="${1:-}"
+  if [ ! -x "$PY" ]; then
+    local py
+    py="$(command -v python3.11 || command -v python3 || true)"
+    [ -n "$py" ] || die "Python 3.11 is required (python3.11 not found)"
+    "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
+      || die "Python 3.11 is required, found $("$py" --version)"
+    say "creating virtualenv .venv"
+    "$py" -m venv "$VENV"
+  fi
+  local uv="$VENV/bin/uv"
+  if [ ! -x "$uv" ]; then
+    "$PY" -m pip --version >/dev/null 2>&1 || "$PY" -m ensurepip >/dev/null
+    "$PY" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+  local stamp="$VENV/.installed${with_dev:+-dev}"
+  local reqs=("$ROOT/requirements.txt")
+  [ -n "$with_dev" ] && reqs+=("$ROOT/requirements-dev.txt")
+  if [ ! -f "$stamp" ] || [ -n "$(find "${reqs[@]}" -newer "$stamp" 2>/dev/null)" ]; then
+    say "installing pinned dependencies"
+    local args=()
+    for r in "${reqs[@]}"; do args+=(-r "$r"); done
+    "$uv" pip install -q -p "$PY" "${args[@]}"
+    touch "$stamp"
+  fi
+  # The project's packages: the repo root (ingest_api) and include/ (analytics, analytics_client).
+  local site
+  site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  printf '%s\n%s\n' "$ROOT" "$ROOT/include" > "$site/analytics_pipeline.pth"
+}
+
+_pg_hostport() {
+  "$PY" - "$DATABASE_URL" <<'PYEOF'
+import sys
+from psycopg.conninfo import conninfo_to_dict
+p = conninfo_to_dict(sys.argv[1])
+print(p.get("host") or "127.0.0.1", p.get("port") or 5432, p.get("user") or "postgres")
+PYEOF
+}
+
+_redis_hostport() {
+  "$PY" - "$REDIS_URL" <<'PYEOF'
+import sys
+from urllib.parse import urlparse
+u = urlparse(sys.argv[1])
+print(u.hostname or "127.0.0.1", u.port or 6379)
+PYEOF
+}
+
+_is_local() { case "$1" in 127.*|localhost|::1|/*) return 0 ;; *) return 1 ;; esac; }
+
+# Reach PostgreSQL and Redis; start local servers that are installed but stopped.
+ensure_services() {
+  local host port user
+  read -r host port user < <(_pg_hostport)
+  if ! pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+    if _is_local "$host" && command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql/ >/dev/null 2>&1; then
+      say "starting local PostgreSQL"
+      local ver
+      for ver in $(ls /etc/postgresql); do
+        pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+      done
+      for _ in $(seq 1 30); do pg_isready -q -h "$host" -p "$port" && break; sleep 1; done
+    fi
+    pg_isready -q -h "$host" -p "$port" 2>/dev/null || die "PostgreSQL is not reachable at $host:$port.
+  Install it (apt-get install postgresql) or run: docker compose up -d postgres redis
+  or point DATABASE_URL at a server you have."
+  fi
+  read -r host port < <(_redis_hostport)
+  if ! "$PY" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=2).ping()" "$REDIS_URL" 2>/dev/null; then
+    if _is_local "$host" && command -v redis-server >/dev/null 2>&1; then
+      say "starting local Redis on $host:$port (AOF on)"
+      mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+      local dir=/var/lib/redis
+      [ -w "$dir" ] || { dir="$RUN_DIR/redis"; mkdir -p "$dir"; }
+      redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$port" --save "" \
+        --appendonly yes --dir "$dir" --logfile "$dir/redis.log"
+      for _ in $(seq 1 20); do
+        "$PY" -c "import redis,sys; redis.Redis.from_url(sys.argv[1]).ping()" "$REDIS_URL" 2>/dev/null && break
+        sleep 0.5
+      done
+    fi
+    "$PY" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=2).ping()" "$REDIS_URL" 2>/dev/null \
+      || die "Redis is not reachable at $host:$port.
+  Install it (apt-get install redis-server) or run: docker compose up -d postgres redis
+  or point REDIS_URL at a server you have."
+  fi
+}

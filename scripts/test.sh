@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install what is missing, make sure PostgreSQL and Redis answer, then ruff and the whole suite.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+ensure_venv dev
+ensure_services
+[ -x "$ROOT/scripts/ensure_chromium.sh" ] && "$ROOT/scripts/ensure_chromium.sh"
+say "ruff"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+say "pytest"
+exec "$PY" -m pytest "$@"
