@@ -35,4 +35,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(track.bp)
+
+    from ingest_api import segment
+
+    app.register_blueprint(segment.bp)
     return app

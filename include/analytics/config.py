@@ -60,6 +60,8 @@ class Settings:
     alert_webhook_url: str | None = None
     alert_slack_webhook_url: str | None = field(default=None, repr=False)
     alert_email_to: tuple[str, ...] = ()
+    # Segment-compatible endpoint: extra "Segment Name=event_type" mappings.
+    segment_event_map: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +90,7 @@ class Settings:
             alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
+            segment_event_map=_csv(env, "ANALYTICS_SEGMENT_EVENT_MAP"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -1,0 +1,164 @@
+"""Segment-compatible ingestion under /segment: the official Segment and RudderStack SDKs, unmodified.
+
+Those SDKs treat only 200 as success and drop a whole batch on any other 4xx, so a message that does not
+map or does not validate is quarantined with its reason (stage "segment") and the request still answers
+200; only an unauthorised or unreadable request gets a 4xx, with the `{code, message}` body they parse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import zlib
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from analytics.events import now_utc
+from analytics.ingest import Ingestor, Result
+from analytics.segment_map import SegmentMapper, Unmapped, parse_pairs
+from ingest_api.errors import ApiError
+from ingest_api.track import client_ip
+
+bp = Blueprint("segment", __name__, url_prefix="/segment/v1")
+
+STAGE = "segment"
+CHUNK = 500  # messages per atomic Redis call, so one script never carries a whole 1 MB body
+
+
+def _mapper() -> SegmentMapper:
+    mapper = current_app.extensions.get("analytics.segment_mapper")
+    if mapper is None:
+        settings = current_app.extensions["analytics.settings"]
+        mapper = SegmentMapper(extra=parse_pairs(settings.segment_event_map))
+        current_app.extensions["analytics.segment_mapper"] = mapper
+    return mapper
+
+
+def _body() -> dict[str, Any]:
+    limit = current_app.extensions["analytics.settings"].max_body_bytes
+    data = request.get_data(cache=False)
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding == "gzip":
+        data = gunzip_bounded(data, limit)
+    elif encoding not in ("", "identity"):
+        raise ApiError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "schema", "body must be a JSON object")
+    return body
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Inflate at most `limit` bytes; a body that would inflate further (a gzip bomb) is refused with 413."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ApiError(400, "malformed_gzip", f"body is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise ApiError(413, "payload_too_large", f"body inflates beyond {limit} bytes")
+    if not inflater.eof:
+        raise ApiError(400, "malformed_gzip", "gzip body is truncated")
+    return out
+
+
+def write_key_of(body: dict[str, Any]) -> str | None:
+    """The write key from the body, HTTP Basic auth (user = key, colon optional) or X-Write-Key."""
+    if isinstance(body.get("writeKey"), str) and body["writeKey"]:
+        return body["writeKey"]
+    header = request.headers.get("X-Write-Key")
+    if header:
+        return header.strip()
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0] or None
+    return None
+
+
+def _authorise(body: dict[str, Any]) -> None:
+    keys = current_app.extensions["analytics.settings"].write_keys
+    if not keys:
+        return
+    given = write_key_of(body)
+    if given is None:
+        raise ApiError(401, "unauthorized", "missing write key (body writeKey, Basic auth or X-Write-Key)")
+    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        raise ApiError(401, "unauthorized", "unknown write key")
+
+
+def _quarantine(ingestor: Ingestor, items: list[tuple[Any, str, str]], received_at: datetime) -> None:
+    """Keep messages that map to no event, with the reason, in the collector's rejected stream."""
+    if items:
+        ingestor.record_rejections(
+            [(raw, reason, [{"field": "type", "rule": reason, "message": msg}]) for raw, reason, msg in items],
+            received_at,
+            stage=STAGE,
+        )
+
+
+def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
+    ingestor: Ingestor = current_app.extensions["analytics.ingestor"]
+    mapper = _mapper()
+    received_at = now_utc()
+    mapped: list[tuple[Any, dict[str, Any]]] = []
+    unmapped: list[tuple[Any, str, str]] = []
+    for msg in messages:
+        try:
+            mapped.append((msg, mapper.map(msg, sent_at)))
+        except Unmapped as exc:
+            unmapped.append((msg, exc.reason, exc.message))
+    _quarantine(ingestor, unmapped, received_at)
+    results: list[Result] = []
+    user_agent, ip = request.headers.get("User-Agent"), client_ip()
+    for start in range(0, len(mapped), CHUNK):
+        events = [event for _, event in mapped[start : start + CHUNK]]
+        # Invalid events are kept by the ingestor itself, under our stage.
+        results += ingestor.ingest(events, received_at, user_agent, ip, stage=STAGE)
+    counts = {"accepted": 0, "duplicate": 0, "quarantined": len(unmapped)}
+    for r in results:
+        counts["quarantined" if r.status == "rejected" else r.status] += 1
+    return {"success": True, **counts}
+
+
+@bp.post("/batch")
+def batch():
+    body = _body()
+    _authorise(body)
+    messages = body.get("batch")
+    if not isinstance(messages, list):
+        raise ApiError(400, "schema", 'body must be {"batch": [...]}')
+    return _process(messages, body.get("sentAt")), 200
+
+
+def _single(kind: str):
+    body = _body()
+    _authorise(body)
+    message = {k: v for k, v in body.items() if k != "writeKey"}
+    message["type"] = kind
+    return _process([message], body.get("sentAt")), 200
+
+
+@bp.post("/track")
+def track():
+    return _single("track")
+
+
+@bp.post("/page")
+def page():
+    return _single("page")
+
+
+@bp.post("/identify")
+def identify():
+    return _single("identify")
