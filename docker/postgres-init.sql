@@ -1,0 +1,2 @@
+-- Airflow's metadata database beside the analytics one (POSTGRES_DB creates `analytics`).
+CREATE DATABASE airflow;
