@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 EXPECTED = {"events_load"}
 
 
@@ -13,11 +17,40 @@ def test_expected_dags_present(dagbag):
     assert EXPECTED <= set(dagbag.dag_ids)
 
 
-def test_dags_declare_tags_retries_catchup_and_docs(dagbag):
+def test_dags_declare_tags_retries_docs_and_described_params(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
-        assert dag.doc_md, f"{dag_id} has no doc_md"
-        assert "catchup" in dag.__dict__ or hasattr(dag, "catchup"), dag_id
-        assert dag.catchup in (True, False)
+        assert dag.doc_md and len(dag.doc_md) > 80, f"{dag_id} does not explain itself (doc_md)"
+        for name, param in dag.params.items():
+            assert param.description, f"{dag_id} param {name} has no description"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+
+
+def test_every_dag_sets_catchup_and_schedule_explicitly():
+    for path in DAGS_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) in {"dag", "DAG"}
+        ]
+        assert calls, f"{path.name} defines no DAG"
+        for call in calls:
+            keywords = {k.arg for k in call.keywords}
+            assert {"catchup", "schedule", "start_date", "tags"} <= keywords, f"{path.name}: {keywords}"
+
+
+def test_dag_files_do_no_work_at_import():
+    """Top-level code is wiring only: no store clients or connections built while the scheduler parses."""
+    forbidden = {"psycopg", "redis", "pandas", "requests"}
+    for path in DAGS_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = (
+                    {(node.module or "").split(".")[0]}
+                    if isinstance(node, ast.ImportFrom)
+                    else {a.name.split(".")[0] for a in node.names}
+                )
+                assert not names & forbidden, f"{path.name} imports {names & forbidden} at top level"
