@@ -1,0 +1,80 @@
+"""
+### events_enrich — hourly context for loaded events → `analytics.attribution`
+
+For every event **received** in the run's data interval `[data_interval_start, data_interval_end)`
+this writes one `analytics.attribution` row: browser, OS, device type / brand / model and a bot flag
+from the user agent (each distinct string parsed once, with the `ua-parser-rs` accelerator when
+installed); the session's start, duration, referrer, landing page and first-touch UTM; and the
+referenced asset / license / project / payout **as it was at the event's time** (from
+`analytics.entity_versions`, kept by triggers on the host tables). `analytics.sessions` is merged
+incrementally: a late event from before a session's known start moves its start and first touch,
+and earlier rows of that session are corrected.
+
+**Why `received_at`.** It is assigned by the collector, is the partition key, and is what the
+loader's watermark promises about ("every event received before the watermark is loaded"). An
+interval on `occurred_at` could be enriched before a late or offline client sends its events and
+would never be looked at again; on `received_at`, a late event lands in the interval of its arrival
+and is enriched by that run. `wait_for_loader` therefore holds the run until
+`max(analytics.load_runs.watermark) >= data_interval_end`, and fails (→ alert) after two hours.
+
+**Re-runs and backfills are safe.** A run replaces its interval's attribution rows in one transaction
+and subtracts what they had counted from their sessions, so running an interval twice gives the same
+rows. Backfill past hours with
+`airflow backfill create --dag-id events_enrich --from-date 2026-01-01T00:00 --to-date 2026-01-01T06:00`
+or clear a run in the UI; the run's record, with counts and timings, is in `analytics.job_runs`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from analytics.dag_defaults import default_args
+
+
+@dag(
+    dag_id="events_enrich",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=4,
+    tags=["analytics", "enrich"],
+    doc_md=__doc__,
+    default_args=default_args(retries=2, retry_delay=timedelta(minutes=1)),
+    params={
+        "wait_for_loader": Param(
+            True,
+            type="boolean",
+            description="Hold the run until the loader's watermark passes the interval's end. "
+            "Turn off only to re-enrich old hours while the loader is down.",
+        ),
+        "parser": Param(
+            "auto",
+            type="string",
+            enum=["auto", "rust", "python"],
+            description="User-agent resolver: auto = ua-parser-rs when installed, else pure Python.",
+        ),
+    },
+)
+def events_enrich():
+    @task.sensor(task_id="wait_for_loader", poke_interval=60, timeout=2 * 3600, mode="reschedule")
+    def wait_for_loader() -> bool:
+        from analytics.enrich.tasks import loader_caught_up
+
+        ctx = get_current_context()
+        return not ctx["params"]["wait_for_loader"] or loader_caught_up(ctx["data_interval_end"])
+
+    @task
+    def enrich() -> dict:
+        from analytics.enrich.tasks import enrich_data_interval
+
+        ctx = get_current_context()
+        return enrich_data_interval(
+            ctx["data_interval_start"], ctx["data_interval_end"], run_id=ctx["run_id"], parser=ctx["params"]["parser"]
+        )
+
+    wait_for_loader() >> enrich()
+
+
+events_enrich()

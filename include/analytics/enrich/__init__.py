@@ -1,0 +1,1 @@
+"""Hourly enrichment of loaded events: user agent, session context and entity snapshots."""

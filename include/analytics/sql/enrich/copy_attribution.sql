@@ -1,0 +1,5 @@
+COPY analytics.attribution (
+    event_id, received_at, session_id, browser_name, browser_version, os_name, os_version, device_type,
+    device_brand, device_model, is_bot, session_started_at, session_duration_ms, referrer, landing_page,
+    utm_source, utm_medium, utm_campaign, utm_term, utm_content, entity_snapshot, enriched_at
+) FROM STDIN (FORMAT csv)

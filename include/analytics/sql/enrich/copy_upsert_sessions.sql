@@ -1,0 +1,47 @@
+-- Merge the interval's per-session aggregates into analytics.sessions and return the merged state.
+-- started_at / last_event_at take least / greatest, and the first event (by time, then id) decides
+-- referrer, landing page and UTM: so a late event from before the known start corrects the session,
+-- and merging the same interval twice changes nothing. event_count adds this run's events minus what
+-- an earlier run of the same interval had counted (enrich_removed).
+COPY (
+    INSERT INTO analytics.sessions AS s (
+        session_id, actor_id, started_at, last_event_at, event_count, first_event_id,
+        referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content, updated_at)
+    SELECT st.session_id,
+           st.actor_id,
+           timestamptz 'epoch' + st.first_us * interval '1 microsecond',
+           timestamptz 'epoch' + st.last_us * interval '1 microsecond',
+           st.n - coalesce(r.n, 0),
+           st.first_event_id,
+           st.referrer, st.landing_page, st.utm_source, st.utm_medium, st.utm_campaign, st.utm_term, st.utm_content,
+           %(now)s
+      FROM enrich_sessions_stage st
+      LEFT JOIN enrich_removed r USING (session_id)
+    ON CONFLICT (session_id) DO UPDATE SET
+        actor_id = coalesce(s.actor_id, excluded.actor_id),
+        started_at = least(s.started_at, excluded.started_at),
+        last_event_at = greatest(s.last_event_at, excluded.last_event_at),
+        event_count = s.event_count + excluded.event_count,
+        first_event_id = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                              THEN excluded.first_event_id ELSE s.first_event_id END,
+        referrer = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                        THEN excluded.referrer ELSE s.referrer END,
+        landing_page = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                            THEN excluded.landing_page ELSE s.landing_page END,
+        utm_source = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                          THEN excluded.utm_source ELSE s.utm_source END,
+        utm_medium = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                          THEN excluded.utm_medium ELSE s.utm_medium END,
+        utm_campaign = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                            THEN excluded.utm_campaign ELSE s.utm_campaign END,
+        utm_term = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                        THEN excluded.utm_term ELSE s.utm_term END,
+        utm_content = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                           THEN excluded.utm_content ELSE s.utm_content END,
+        updated_at = excluded.updated_at
+    RETURNING session_id,
+              started_at,
+              (extract(epoch FROM last_event_at - started_at) * 1000)::bigint AS duration_ms,
+              referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+              (xmax <> 0) AS existed
+) TO STDOUT (FORMAT csv)

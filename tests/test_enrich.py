@@ -1,0 +1,244 @@
+"""Enrichment of one interval against real PostgreSQL: user agent, sessions, snapshots, idempotency."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.enrich.job import enrich_interval
+
+MAC_SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1 Safari/605.1.15"
+)
+MAC_CHROME = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1.2 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.fixture
+def hour() -> datetime:
+    """A past hour no other test uses, so interval counts are exact."""
+    return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=uuid.uuid4().int % 80_000)
+
+
+def insert_event(db, *, received_at: datetime, occurred_at: datetime | None = None, **fields) -> str:
+    event_id = str(uuid.uuid4())
+    row = {
+        "id": event_id,
+        "event_type": fields.pop("event_type", "page_viewed"),
+        "source": "web",
+        "occurred_at": occurred_at or received_at,
+        "received_at": received_at,
+        "fingerprint": uuid.uuid4().hex,
+        "props_json": json.dumps(fields.pop("props", {})),
+        "attribution_json": json.dumps(fields.pop("attribution", {})),
+        **fields,
+    }
+    cols = ", ".join(row)
+    db.execute(f"INSERT INTO analytics.events ({cols}) VALUES ({', '.join(['%s'] * len(row))})", list(row.values()))
+    return event_id
+
+
+def attribution(db, event_id: str) -> dict:
+    cur = db.execute("SELECT * FROM analytics.attribution WHERE event_id = %s", (event_id,))
+    row = cur.fetchone()
+    assert row is not None, f"no attribution row for {event_id}"
+    return dict(zip([c.name for c in cur.description], row, strict=True))
+
+
+def pick(row: dict, *keys: str) -> tuple:
+    return tuple(row[k] for k in keys)
+
+
+def test_macos_safari_and_chrome_are_desktop_macos(db, database_url, hour):
+    """The original design's own check: attribution.deviceType desktop, attribution.os macOS."""
+    safari = insert_event(db, received_at=hour + timedelta(minutes=1), user_agent=MAC_SAFARI)
+    chrome = insert_event(db, received_at=hour + timedelta(minutes=2), user_agent=MAC_CHROME)
+    phone = insert_event(db, received_at=hour + timedelta(minutes=3), user_agent=IPHONE)
+    no_ua = insert_event(db, received_at=hour + timedelta(minutes=4))
+
+    stats = enrich_interval(database_url, hour, hour + timedelta(hours=1))
+
+    assert stats.events == 4 and stats.distinct_user_agents == 3
+    s, c, p, n = (attribution(db, e) for e in (safari, chrome, phone, no_ua))
+    assert pick(s, "device_type", "os_name", "browser_name", "browser_version") == (
+        "desktop",
+        "macOS",
+        "Safari",
+        "17.1",
+    )
+    assert pick(c, "device_type", "os_name", "browser_name", "os_version") == ("desktop", "macOS", "Chrome", "10.15.7")
+    assert pick(p, "device_type", "os_name", "device_brand", "device_model") == ("mobile", "iOS", "Apple", "iPhone")
+    assert s["is_bot"] is False
+    assert n["device_type"] is None and n["browser_name"] is None
+
+
+def test_session_context_and_a_late_event_that_moves_the_start(db, database_url, hour):
+    sid = f"s-{uuid.uuid4().hex[:8]}"
+    h1, h2 = hour, hour + timedelta(hours=1)
+    first = insert_event(
+        db,
+        received_at=h1 + timedelta(minutes=5),
+        session_id=sid,
+        actor_id="usr_004",
+        attribution={
+            "referrer": "https://news.example/",
+            "landingPage": "/pricing",
+            "utmSource": "newsletter",
+            "utmMedium": "email",
+            "utmCampaign": "spring",
+        },
+    )
+    insert_event(db, received_at=h1 + timedelta(minutes=20), session_id=sid, props={"path": "/a"})
+    insert_event(db, received_at=h1 + timedelta(minutes=50), session_id=sid, attribution={"utmSource": "later-touch"})
+
+    enrich_interval(database_url, h1, h2)
+
+    row = attribution(db, first)
+    assert row["session_started_at"] == h1 + timedelta(minutes=5)
+    assert row["session_duration_ms"] == 45 * 60 * 1000
+    assert (row["landing_page"], row["referrer"]) == ("/pricing", "https://news.example/")
+    assert (row["utm_source"], row["utm_medium"], row["utm_campaign"]) == ("newsletter", "email", "spring")
+
+    # Next hour: the session goes on, and an offline client delivers an event from before its start.
+    later = insert_event(db, received_at=h2 + timedelta(minutes=10), session_id=sid)
+    late = insert_event(
+        db,
+        received_at=h2 + timedelta(minutes=20),
+        occurred_at=h1 + timedelta(minutes=2),
+        session_id=sid,
+        attribution={"landingPage": "/", "utmSource": "ads", "utmCampaign": "brand"},
+    )
+    stats = enrich_interval(database_url, h2, h2 + timedelta(hours=1))
+
+    session = db.execute(
+        "SELECT started_at, last_event_at, event_count, landing_page, utm_source, utm_campaign, referrer "
+        "FROM analytics.sessions WHERE session_id = %s",
+        (sid,),
+    ).fetchone()
+    assert session == (h1 + timedelta(minutes=2), h2 + timedelta(minutes=10), 5, "/", "ads", "brand", None)
+    expected_duration = int(((h2 + timedelta(minutes=10)) - (h1 + timedelta(minutes=2))).total_seconds() * 1000)
+    for event_id in (first, later, late):  # the earlier hour's rows are corrected too
+        row = attribution(db, event_id)
+        assert row["session_started_at"] == h1 + timedelta(minutes=2), event_id
+        assert row["session_duration_ms"] == expected_duration
+        assert (row["landing_page"], row["utm_source"], row["utm_medium"]) == ("/", "ads", None)
+    assert stats.other_rows_corrected == 3
+
+
+def test_snapshot_is_the_entity_as_it_was_at_event_time(db, database_url, hour):
+    asset = "ast_097"
+    original = db.execute("SELECT title FROM app.assets WHERE id = %s", (asset,)).fetchone()[0]
+    try:
+        db.execute("UPDATE app.assets SET title = 'Draft cut' WHERE id = %s", (asset,))
+        t1 = db.execute(
+            "SELECT valid_from FROM analytics.entity_versions WHERE entity_id = %s AND valid_to IS NULL", (asset,)
+        ).fetchone()[0]
+        db.execute("UPDATE app.assets SET title = 'Final cut', status = 'approved' WHERE id = %s", (asset,))
+        t2 = db.execute(
+            "SELECT valid_from FROM analytics.entity_versions WHERE entity_id = %s AND valid_to IS NULL", (asset,)
+        ).fetchone()[0]
+        assert t2 > t1
+        during_draft = insert_event(
+            db,
+            event_type="asset_viewed",
+            received_at=hour + timedelta(minutes=1),
+            occurred_at=t1 + (t2 - t1) / 2,
+            entity_type="asset",
+            entity_id=asset,
+        )
+        after_final = insert_event(
+            db,
+            event_type="asset_viewed",
+            received_at=hour + timedelta(minutes=2),
+            occurred_at=t2 + timedelta(microseconds=1),
+            entity_type="asset",
+            entity_id=asset,
+        )
+        lic = insert_event(
+            db,
+            event_type="license_viewed",
+            received_at=hour + timedelta(minutes=3),
+            entity_type="license",
+            entity_id="lic_003",
+        )
+        # The asset changes again before enrichment runs: that must not leak into either event.
+        db.execute("UPDATE app.assets SET title = 'Renamed after the fact' WHERE id = %s", (asset,))
+
+        enrich_interval(database_url, hour, hour + timedelta(hours=1))
+
+        assert attribution(db, during_draft)["entity_snapshot"]["title"] == "Draft cut"
+        final = attribution(db, after_final)["entity_snapshot"]
+        assert (final["title"], final["status"], final["id"]) == ("Final cut", "approved", asset)
+        terms = attribution(db, lic)["entity_snapshot"]
+        license_row = db.execute("SELECT license_type, price_cents FROM app.licenses WHERE id = 'lic_003'").fetchone()
+        assert (terms["license_type"], terms["price_cents"]) == license_row
+    finally:
+        db.execute("UPDATE app.assets SET title = %s WHERE id = %s", (original, asset))
+
+
+def test_rerun_of_an_interval_gives_the_same_rows(db, database_url, hour):
+    sid = f"s-{uuid.uuid4().hex[:8]}"
+    ids = [
+        insert_event(
+            db,
+            received_at=hour + timedelta(minutes=i * 7),
+            session_id=sid if i % 2 else None,
+            user_agent=(MAC_SAFARI, IPHONE, "curl/8.4.0")[i % 3],
+            entity_type="asset" if i % 3 == 0 else None,
+            entity_id="ast_010" if i % 3 == 0 else None,
+            attribution={"utmSource": f"src{i}"},
+        )
+        for i in range(8)
+    ]
+    end = hour + timedelta(hours=1)
+    outside = insert_event(db, received_at=end, session_id=sid)  # the next interval's: not touched
+
+    def snapshot():
+        rows = db.execute(
+            "SELECT * FROM analytics.attribution WHERE received_at >= %s AND received_at < %s ORDER BY event_id",
+            (hour, end),
+        )
+        cols = [c.name for c in rows.description]
+        data = [tuple(v for c, v in zip(cols, r, strict=True) if c != "enriched_at") for r in rows.fetchall()]
+        session = db.execute(
+            "SELECT session_id, started_at, last_event_at, event_count, utm_source FROM analytics.sessions "
+            "WHERE session_id = %s",
+            (sid,),
+        ).fetchone()
+        return data, session
+
+    first_stats = enrich_interval(database_url, hour, end, run_id="first")
+    before = snapshot()
+    second_stats = enrich_interval(database_url, hour, end, run_id="second")
+    after = snapshot()
+
+    assert before == after
+    assert len(before[0]) == 8 and {r[0] for r in before[0]} == {uuid.UUID(i) for i in ids}
+    assert before[1][3] == 4  # event_count not doubled by the re-run
+    assert db.execute("SELECT count(*) FROM analytics.attribution WHERE event_id = %s", (outside,)).fetchone()[0] == 0
+    assert (first_stats.rows_replaced, second_stats.rows_replaced) == (0, 8)
+    runs = db.execute(
+        "SELECT run_id, stats FROM analytics.job_runs WHERE job = 'enrich' AND interval_start = %s ORDER BY id",
+        (hour,),
+    ).fetchall()
+    assert [r[0] for r in runs] == ["first", "second"]
+    assert runs[1][1]["events"] == 8 and runs[1][1]["distinct_user_agents"] == 3
+    assert runs[1][1]["sessions_touched"] == 1 and runs[1][1]["duration_ms"] >= 0
+
+
+def test_empty_interval_is_recorded_and_a_reversed_one_rejected(db, database_url):
+    start = datetime(2024, 6, 1, 3, tzinfo=UTC)
+    stats = enrich_interval(database_url, start, start + timedelta(hours=1), run_id="empty")
+    assert stats.events == 0 and stats.sessions_touched == 0
+    with pytest.raises(ValueError, match="empty interval"):
+        enrich_interval(database_url, start, start)
