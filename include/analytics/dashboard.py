@@ -1,0 +1,194 @@
+"""Payloads of the Airflow UI monitoring dashboard, read through the same functions as /v1/admin/stats and the monitor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import redis
+
+from analytics import stats
+from analytics.config import Settings
+from analytics.sql import load_sql
+from analytics.stream import Keys
+
+NIGHTLY_DEDUP_JOB = "events_dedup_nightly"
+DEFAULT_DEDUP_THRESHOLD = 0.10
+DEFAULT_MONITOR_WINDOW_MINUTES = 15
+MAX_HOURS = 24
+RECENT_LOADS = 10
+RECENT_ALERTS = 20
+BACKLOG_HOURS = 24
+
+
+def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None) -> dict[str, Any]:
+    """Every section of the page; a section whose store is down says so instead of failing the whole payload."""
+    now = now or datetime.now(UTC)
+    hours = max(1, min(MAX_HOURS, hours))
+    out: dict[str, Any] = {"generatedAt": _iso(now), "hours": hours}
+
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    try:
+        out["collector"] = _section(collector_section, client, settings, hours, now)
+        out["stream"] = _section(stream_section, client, settings, now)
+    finally:
+        client.close()
+
+    pg_sections: dict[str, Callable[..., dict[str, Any]]] = {
+        "loads": loads_section,
+        "enrichment": enrichment_section,
+        "nightlyDedup": nightly_dedup_section,
+        "alerts": alerts_section,
+    }
+    try:
+        # A short connect timeout: a dead database must show as such, not hang the page.
+        conn = psycopg.connect(settings.database_url, autocommit=True, connect_timeout=3, options="-c TimeZone=UTC")
+    except psycopg.Error as exc:
+        failed = _failure(exc)
+        out.update({name: failed for name in pg_sections})
+        return out
+    with conn:
+        for name, fn in pg_sections.items():
+            out[name] = _section(fn, conn, settings, now)
+    return out
+
+
+def collector_section(client: redis.Redis, settings: Settings, hours: int, now: datetime) -> dict[str, Any]:
+    keys = Keys(settings.key_prefix, settings.stream_key)
+    at = now.timestamp()
+    # The rate is judged over the monitor's window and minimum sample, as the monitor DAG judges it.
+    window_minutes = int(getattr(settings, "monitor_window_minutes", DEFAULT_MONITOR_WINDOW_MINUTES))
+    min_checks = int(getattr(settings, "monitor_min_checks", 0))
+    threshold = float(getattr(settings, "monitor_dedup_rate_max", DEFAULT_DEDUP_THRESHOLD))
+    monitored = stats.collector_summary(client, keys, window_minutes * 60, at)
+    last_hour = stats.collector_summary(client, keys, 3600, at)
+    return {
+        "series": stats.collector_timeseries(client, keys, hours * 60, at),
+        "lastHour": _brief(last_hour),
+        "monitorWindow": _brief(monitored),
+        "dedupThreshold": threshold,
+        "dedupMinChecks": min_checks,
+        "dedupAboveThreshold": monitored["totalChecks"] >= min_checks and monitored["deduplicationRate"] > threshold,
+        "empty": "no events in the last hour" if not (last_hour["totalChecks"] or last_hour["rejected"]) else None,
+    }
+
+
+def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> dict[str, Any]:
+    return stats.stream_health(client, settings.stream_key, settings.consumer_group, now.timestamp())
+
+
+def loads_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    last = stats.last_load(conn)
+    recent = _rows(conn, "dashboard/select_recent_loads", {"limit": RECENT_LOADS})
+    out: dict[str, Any] = {"last": _jsonable(last), "recent": recent, "empty": None}
+    if last is None:
+        out["empty"] = "no load has run yet"
+        out["sinceLastLoadSeconds"] = None
+        out["dataFreshnessSeconds"] = None
+        return out
+    out["sinceLastLoadSeconds"] = _age(now, last["finished_at"])
+    out["dataFreshnessSeconds"] = _age(now, last["max_received_at"])
+    return out
+
+
+def enrichment_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    since = until - timedelta(hours=BACKLOG_HOURS)
+    found = {
+        r["hour"]: r["waiting"]
+        for r in _rows(conn, "dashboard/select_enrichment_backlog", {"since": since, "until": until})
+    }
+    hours = [_iso(since + timedelta(hours=i)) for i in range(BACKLOG_HOURS)]
+    rows = [{"hour": h, "waiting": found.get(h, 0)} for h in hours]
+    total = sum(found.values())
+    return {
+        "hours": BACKLOG_HOURS,
+        "perHour": rows,
+        "total": total,
+        "empty": "nothing waiting for enrichment" if not total else None,
+    }
+
+
+def nightly_dedup_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    rows = _rows(conn, "dashboard/select_last_job_run", {"job": NIGHTLY_DEDUP_JOB})
+    if not rows:
+        return {"last": None, "empty": "the nightly deduplication has not run yet"}
+    last = rows[0]
+    run_stats = last.get("stats") or {}
+    scanned, marked = run_stats.get("scanned"), run_stats.get("marked")
+    rate = round(marked / scanned, 6) if isinstance(scanned, int) and isinstance(marked, int) and scanned else None
+    return {"last": last, "rate": rate, "ageSeconds": _age(now, last["finished_at"]), "empty": None}
+
+
+def alerts_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    rows = _rows(conn, "dashboard/select_recent_alerts", {"limit": RECENT_ALERTS})
+    firing = rows[0].pop("firing_total") if rows else 0
+    for row in rows[1:]:
+        row.pop("firing_total")
+    for row in rows:
+        row["logUrl"] = row.pop("log_url") or _task_link(row)
+    return {"recent": rows, "firing": firing, "empty": "no alerts" if not rows else None}
+
+
+def _task_link(alert: dict[str, Any]) -> str | None:
+    """The task's page in the Airflow UI (its logs are one tab away) when the alert did not store a log URL."""
+    if not (alert.get("dag_id") and alert.get("run_id")):
+        return None
+    link = f"/dags/{alert['dag_id']}/runs/{alert['run_id']}"
+    return f"{link}/tasks/{alert['task_id']}" if alert.get("task_id") else link
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    keep = ("windowSeconds", "totalChecks", "accepted", "duplicatesFound", "duplicatesByReason", "rejected")
+    return {k: summary[k] for k in keep} | {"deduplicationRate": summary["deduplicationRate"]}
+
+
+def _section(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        body = fn(*args)
+    except (redis.RedisError, psycopg.Error) as exc:
+        return _failure(exc)
+    return {"ok": True, "error": None, **body, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _failure(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        message = "Redis unreachable"
+    elif isinstance(exc, redis.RedisError):
+        message = "Redis error"
+    elif isinstance(exc, psycopg.OperationalError):
+        message = "PostgreSQL unreachable"
+    else:
+        message = "PostgreSQL query failed"
+    return {"ok": False, "error": message, "detail": f"{type(exc).__name__}: {str(exc).strip()[:200]}"}
+
+
+def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = conn.execute(load_sql(name), params)
+    names = [c.name for c in cur.description or ()]
+    return [_jsonable(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+
+
+def _jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _age(now: datetime, at: datetime | str | None) -> float | None:
+    if at is None:
+        return None
+    when = datetime.fromisoformat(at.replace("Z", "+00:00")) if isinstance(at, str) else at
+    return round(max(0.0, (now - when).total_seconds()), 3)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,8 @@
+-- Loaded events still without an attribution row, per hour of received_at, within [since, until).
+SELECT date_trunc('hour', e.received_at) AS hour, count(*) AS waiting
+FROM analytics.events AS e
+WHERE e.received_at >= %(since)s
+  AND e.received_at < %(until)s
+  AND NOT EXISTS (SELECT 1 FROM analytics.attribution AS a WHERE a.event_id = e.id)
+GROUP BY 1
+ORDER BY 1

@@ -1,0 +1,172 @@
+"""Dashboard plugin: registered with Airflow, guarded, and its data endpoint shows the seeded numbers (real stores)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers.dashboard_seed import cleanup, seed_dashboard
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+@pytest.fixture(scope="module")
+def plugin_module():
+    """The plugin as Airflow's plugin manager loads it from the plugins folder."""
+    from airflow import plugins_manager
+
+    plugins_manager.get_fastapi_plugins()
+    return sys.modules["analytics_dashboard"]
+
+
+@pytest.fixture
+def seeded(db, redis_client, settings):
+    data = seed_dashboard(db, redis_client, settings)
+    yield data
+    cleanup(db, data)
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _client(plugin_module, settings) -> TestClient:
+    return TestClient(plugin_module.create_app(settings))
+
+
+def test_plugin_registers_app_and_nav_view(plugin_module):
+    from airflow import plugins_manager
+
+    apps, _ = plugins_manager.get_fastapi_plugins()
+    assert [a["url_prefix"] for a in apps if a["name"] == "Analytics pipeline dashboard"] == ["/analytics-dashboard"]
+    views, _ = plugins_manager._get_ui_plugins()
+    view = next(v for v in views if v["url_route"] == "analytics-pipeline")
+    assert view["href"].endswith("/analytics-dashboard/")
+    assert view["destination"] == "nav"
+
+
+def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
+    resp = _client(plugin_module, settings).get("/api/overview?hours=1", headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["viewer"] == "admin-token"
+
+    c = body["collector"]
+    assert c["ok"] and c["empty"] is None
+    assert (c["lastHour"]["accepted"], c["lastHour"]["duplicatesFound"], c["lastHour"]["rejected"]) == (
+        seeded.accepted_last_hour,
+        seeded.duplicates_last_hour,
+        seeded.rejected_last_hour,
+    )
+    assert c["lastHour"]["duplicatesByReason"] == {"fingerprint": 9, "idempotency_key": 1}
+    assert c["monitorWindow"]["deduplicationRate"] == seeded.monitor_rate
+    assert c["dedupThreshold"] == pytest.approx(0.10)
+    assert c["dedupAboveThreshold"] is True
+    assert len(c["series"]) == 60
+    assert sum(p["accepted"] for p in c["series"]) == seeded.accepted_last_hour
+    assert sum(p["duplicate"] for p in c["series"]) == seeded.duplicates_last_hour
+    assert c["series"][-1]["rejected"] + c["series"][-2]["rejected"] == seeded.rejected_last_hour
+
+    s = body["stream"]
+    assert s["ok"] and s["groupExists"]
+    assert (s["length"], s["lag"], s["pending"]) == (seeded.stream_length, seeded.lag, seeded.pending)
+    assert seeded.oldest_pending_min_age <= s["oldestPendingAgeSeconds"] < seeded.oldest_pending_min_age + 30
+
+    loads = body["loads"]
+    assert loads["ok"] and loads["last"]["inserted"] == seeded.last_load_inserted
+    assert loads["last"]["duration_ms"] == seeded.last_load_duration_ms
+    assert 0 <= loads["sinceLastLoadSeconds"] < 30
+    assert [r["inserted"] for r in loads["recent"][:2]] == [1234, 500]
+
+    e = body["enrichment"]
+    assert e["ok"]
+    per_hour = {r["hour"]: r["waiting"] for r in e["perHour"]}
+    assert per_hour[seeded.backlog_hour] == seeded.backlog_waiting
+
+    n = body["nightlyDedup"]
+    assert n["ok"] and n["last"]["stats"] == {"scanned": seeded.nightly_scanned, "marked": seeded.nightly_marked}
+    assert n["rate"] == pytest.approx(0.025)
+
+    a = body["alerts"]
+    assert a["ok"] and a["firing"] >= 1
+    by_id = {r["id"]: r for r in a["recent"]}
+    resolved_id, firing_id = seeded.ids["alerts"]
+    assert by_id[firing_id]["state"] == "firing" and by_id[firing_id]["title"] == seeded.firing_alert_title
+    assert by_id[firing_id]["logUrl"] == f"/dags/events_monitor/runs/{by_id[firing_id]['run_id']}/tasks/check"
+    assert by_id[resolved_id]["state"] == "resolved"
+    assert by_id[resolved_id]["logUrl"] == seeded.resolved_alert_log_url
+
+
+def test_empty_stores_say_so(plugin_module, settings):
+    body = _client(plugin_module, settings).get("/api/overview", headers=ADMIN).json()
+    assert body["collector"]["ok"] and body["collector"]["empty"] == "no events in the last hour"
+    assert body["collector"]["lastHour"]["accepted"] == 0 and body["collector"]["dedupAboveThreshold"] is False
+    assert len(body["collector"]["series"]) == 180
+    assert body["stream"] == body["stream"] | {"ok": True, "length": 0, "groupExists": False, "pending": 0}
+
+
+def test_store_outages_are_explicit_per_section(plugin_module, settings):
+    port = _dead_port()
+    redis_down = settings.with_overrides(redis_url=f"redis://127.0.0.1:{port}/0")
+    body = _client(plugin_module, redis_down).get("/api/overview", headers=ADMIN).json()
+    for name in ("collector", "stream"):
+        assert body[name]["ok"] is False and body[name]["error"] == "Redis unreachable", body[name]
+    assert body["loads"]["ok"] and body["alerts"]["ok"]
+
+    pg_down = settings.with_overrides(database_url=f"postgresql://postgres@127.0.0.1:{port}/analytics")
+    body = _client(plugin_module, pg_down).get("/api/overview", headers=ADMIN).json()
+    for name in ("loads", "enrichment", "nightlyDedup", "alerts"):
+        assert body[name]["ok"] is False and body[name]["error"] == "PostgreSQL unreachable", body[name]
+    assert body["collector"]["ok"] and body["stream"]["ok"]
+
+
+def test_page_and_data_require_credentials(plugin_module, settings):
+    client = _client(plugin_module, settings)
+    assert client.get("/api/overview").status_code == 401
+    assert client.get("/api/overview", headers={"Authorization": "Bearer wrong"}).status_code in (401, 403)
+    assert client.get("/", follow_redirects=False).status_code in (401, 307)
+    page = client.get("/", headers=ADMIN)
+    assert page.status_code == 200 and "static/dashboard.js" in page.text
+    # Assets carry no data; they are public like Airflow's own.
+    assert client.get("/static/dashboard.js").status_code == 200
+    assert client.get("/static/icon.svg").headers["content-type"].startswith("image/svg")
+
+
+@pytest.fixture
+def auth_manager(airflow_db, monkeypatch):
+    """Airflow's SimpleAuthManager, initialised in-process as the api-server does."""
+    from airflow.api_fastapi import app as api_app
+
+    monkeypatch.setenv(
+        "AIRFLOW__CORE__AUTH_MANAGER", "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+    )
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "analyst:viewer")
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "dashboard-test-secret-" + "x" * 48)
+    previous = api_app._AuthManagerState.instance
+    api_app._AuthManagerState.instance = None
+    yield api_app.init_auth_manager()
+    api_app._AuthManagerState.instance = previous
+
+
+def test_airflow_session_cookie_and_bearer_jwt_are_accepted(plugin_module, settings, auth_manager):
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    token = auth_manager.generate_jwt(SimpleAuthManagerUser(username="analyst", role="viewer"))
+    client = _client(plugin_module, settings)
+    client.cookies.set("_token", token)
+    resp = client.get("/api/overview")
+    assert resp.status_code == 200 and resp.json()["viewer"] == "analyst"
+    assert client.get("/").status_code == 200
+
+    bare = _client(plugin_module, settings)
+    assert bare.get("/api/overview", headers={"Authorization": f"Bearer {token}"}).json()["viewer"] == "analyst"
+    assert bare.get("/api/overview", headers={"Authorization": f"Bearer {token[:-4]}xxxx"}).status_code == 403
+    bare.cookies.set("_token", "not-a-jwt")
+    assert bare.get("/api/overview").status_code == 403
+    login = bare.get("/", follow_redirects=False, cookies={"_token": ""})
+    assert login.status_code == 307 and "/auth/login" in login.headers["location"]
