@@ -1,13 +1,29 @@
 """
 ### events_load — Redis stream → `analytics.events`
 
-Drains the stream `analytics:events` through the consumer group `analytics-loader` into
-PostgreSQL with exactly-once effect: entries are COPied into a staging table, inserted with
-`ON CONFLICT DO NOTHING` on the event id, committed, and only then acknowledged. Entries left
-pending by a crashed run are reclaimed first.
+Drains the stream `analytics:events` through the consumer group `analytics-loader` into PostgreSQL with
+exactly-once effect: each batch is COPied into a staging table, inserted with `ON CONFLICT DO NOTHING` on
+the event id (and once per idempotency key, forever), committed, and only then acknowledged. Entries left
+pending by a crashed run are reclaimed first. An entry that cannot load goes to
+`analytics.rejected_events` (stage `loader`) with the reason; the rest of its batch loads. The collector's
+rejections (`analytics:rejected`) are copied there too. The stream is trimmed only below what every
+consumer group has acknowledged.
 
-Runs every minute (one run at a time) and on the collector's `POST /v1/admin/flush`.
-A run drains until the stream is empty or its time budget is spent.
+Runs every minute, one run at a time, and on the collector's `POST /v1/admin/flush`. A run keeps reading
+(blocking `XREADGROUP`) for `follow_seconds`, so events reach Postgres within seconds, and stops when its
+time budget is spent; the next run starts right after.
+
+Each run writes a row to `analytics.load_runs`: entries read, inserted, already present, rejected,
+reclaimed, lag and pending left, duration and the **watermark** — every event with `received_at` below it
+is in `analytics.events` or `analytics.rejected_events` (derived from the oldest entry not yet
+acknowledged, minus `ANALYTICS_WATERMARK_MARGIN_SECONDS`). Downstream DAGs wait for
+`SELECT max(watermark) FROM analytics.load_runs` to pass their interval end.
+
+`partitions` keeps daily partitions created ahead (`ANALYTICS_PARTITION_DAYS_AHEAD`) and drops those past
+`ANALYTICS_RETENTION_DAYS`; the load runs even if that fails (a day without a partition lands in the default one).
+
+**If it fails:** Postgres down → retries with backoff; events wait in the stream and load when it is back.
+Check `analytics.rejected_events` for entries set aside.
 """
 
 from __future__ import annotations
@@ -30,29 +46,41 @@ from analytics.dag_defaults import default_args
     default_args=default_args(retries=3, retry_delay=timedelta(seconds=20)),
     params={
         "batch_size": Param(
-            5000,
-            type="integer",
-            minimum=1,
-            maximum=100_000,
-            description="Stream entries read and written per transaction.",
+            None, type=["null", "integer"], minimum=1, maximum=100_000,
+            description="Stream entries per transaction. Empty = ANALYTICS_LOAD_BATCH_SIZE (5000).",
         ),
         "time_budget_seconds": Param(
-            45, type="integer", minimum=0, maximum=3600, description="Stop reading new entries after this many seconds."
+            None, type=["null", "integer"], minimum=0, maximum=3600,
+            description="Stop reading after this many seconds. Empty = ANALYTICS_LOAD_TIME_BUDGET_SECONDS (55).",
+        ),
+        "follow_seconds": Param(
+            None, type=["null", "integer"], minimum=0, maximum=3600,
+            description="Keep waiting for new events this long (within the budget); 0 = stop once the stream "
+            "is empty. Empty = ANALYTICS_LOAD_FOLLOW_SECONDS (55).",
         ),
     },
-)
+)  # fmt: skip
 def events_load():
     @task
+    def partitions() -> dict:
+        from analytics.tasks import maintain_partitions
+
+        return maintain_partitions()
+
+    @task(trigger_rule="all_done")
     def load() -> dict:
         from analytics.tasks import load_events
 
         ctx = get_current_context()
         params = ctx["params"]
         return load_events(
-            run_id=ctx["run_id"], batch_size=params["batch_size"], time_budget_seconds=params["time_budget_seconds"]
+            run_id=ctx["run_id"],
+            batch_size=params["batch_size"],
+            time_budget_seconds=params["time_budget_seconds"],
+            follow_seconds=params["follow_seconds"],
         )
 
-    load()
+    partitions() >> load()
 
 
 events_load()

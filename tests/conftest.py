@@ -84,6 +84,7 @@ def settings(database_url, redis_client, monkeypatch):
         "ANALYTICS_CONSUMER_GROUP": "analytics-loader",
         "ANALYTICS_ADMIN_TOKEN": "test-admin-token",
         "ANALYTICS_LOAD_TIME_BUDGET_SECONDS": "5",
+        "ANALYTICS_LOAD_FOLLOW_SECONDS": "0",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

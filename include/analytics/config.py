@@ -47,8 +47,13 @@ class Settings:
     redis_timeout_seconds: float = 1.0
     # Loader.
     load_batch_size: int = 5000
-    load_time_budget_seconds: int = 45
+    # Runs back to back under a one-minute schedule: the next starts as soon as this budget is spent.
+    load_time_budget_seconds: int = 55
+    # Keep blocking on the stream for new entries this long into a run (capped by the budget); 0 = stop when empty.
+    load_follow_seconds: int = 55
     load_block_ms: int = 1000
+    # Bounds the collector's receive→XADD gap (and its clock skew against Redis) in the load watermark.
+    watermark_margin_seconds: int = 10
     reclaim_idle_ms: int = 60_000
     partition_days_ahead: int = 7
     retention_days: int = 0
@@ -80,7 +85,10 @@ class Settings:
             backfill_sources=_csv(env, "ANALYTICS_BACKFILL_SOURCES") or ("backfill", "import"),
             trusted_proxies=_int(env, "ANALYTICS_TRUSTED_PROXIES", 0),
             load_batch_size=_int(env, "ANALYTICS_LOAD_BATCH_SIZE", 5000),
-            load_time_budget_seconds=_int(env, "ANALYTICS_LOAD_TIME_BUDGET_SECONDS", 45),
+            load_time_budget_seconds=_int(env, "ANALYTICS_LOAD_TIME_BUDGET_SECONDS", 55),
+            load_follow_seconds=_int(env, "ANALYTICS_LOAD_FOLLOW_SECONDS", 55),
+            load_block_ms=_int(env, "ANALYTICS_LOAD_BLOCK_MS", 1000),
+            watermark_margin_seconds=_int(env, "ANALYTICS_WATERMARK_MARGIN_SECONDS", 10),
             reclaim_idle_ms=_int(env, "ANALYTICS_RECLAIM_IDLE_MS", 60_000),
             partition_days_ahead=_int(env, "ANALYTICS_PARTITION_DAYS_AHEAD", 7),
             retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 0),

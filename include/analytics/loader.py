@@ -1,4 +1,9 @@
-"""Drain the Redis stream into analytics.events: COPY → INSERT … ON CONFLICT → commit → XACK."""
+"""Drain the Redis stream into analytics.events: COPY → INSERT … ON CONFLICT → commit → XACK.
+
+At-least-once reads (consumer group, XACK only after the commit) plus an idempotent table (the event id,
+the idempotency key) give exactly-once effect. An entry that cannot be loaded is kept in
+analytics.rejected_events with the reason and acknowledged; the rest of its batch loads.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,16 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import redis
+from psycopg.types.json import Jsonb
 
+from analytics import loader_stream as stream_ops
 from analytics.db import connect
 from analytics.sql import load_sql
 
@@ -40,147 +48,267 @@ COLUMNS = (
     "ip_address",
     "stream_id",
 )
+_HEAD = COLUMNS[1:12]  # the record's scalar keys before props/attribution
+_TAIL = COLUMNS[14:18]
+_RECEIVED_AT = COLUMNS.index("received_at")
+COPY_STAGE = f"COPY events_stage ({', '.join(COLUMNS)}) FROM STDIN"
+
+# Errors a row's content can cause; anything else (connection lost, missing table) fails the run.
+ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+Hook = Callable[[list[bytes]], None]
 
 
 @dataclass
 class LoadStats:
+    consumer: str = ""
     entries_read: int = 0
     inserted: int = 0
     already_present: int = 0
     rejected: int = 0
     reclaimed: int = 0
-    lag_left: int | None = None
-    max_received_at: str | None = None
+    collector_rejections: int = 0
     batches: int = 0
+    lag_left: int | None = None
+    pending_left: int | None = None
+    trimmed: int = 0
+    max_received_at: str | None = None
+    watermark: datetime | None = None
     duration_ms: int = 0
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["started_at"] = self.started_at.isoformat()
+        d["watermark"] = self.watermark.isoformat() if self.watermark else None
         return d
 
 
 @dataclass(frozen=True)
 class LoaderConfig:
     stream: str = "analytics:events"
+    rejected_stream: str = "analytics:rejected"
     group: str = "analytics-loader"
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     batch_size: int = 5000
-    time_budget_s: float = 45.0
+    time_budget_s: float = 55.0
+    # Keep blocking on the stream for new entries until this many seconds into the run (capped by the budget).
+    follow_s: float = 0.0
     block_ms: int = 1000
     reclaim_idle_ms: int = 60_000
+    watermark_margin_ms: int = 10_000
 
 
-def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+class Unloadable(Exception):
+    """A stream entry that can never load; `reason` is the counted category."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
+    """One stream entry → one COPY row (COLUMNS order); raises Unloadable."""
+    raw = fields.get(b"e")
+    if raw is None:
+        raise Unloadable("unparseable", "entry has no 'e' field")
     try:
-        client.xgroup_create(stream, group, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
-def _row(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
-    rec = json.loads(fields[b"e"])
-    rec["id"] = fields[b"id"].decode()
-    return tuple(
-        json.dumps(rec.get("props") or {})
-        if c == "props_json"
-        else json.dumps(rec.get("attribution") or {})
-        if c == "attribution_json"
-        else stream_id
-        if c == "stream_id"
-        else rec.get(c)
-        for c in COLUMNS
+        rec = json.loads(raw)
+    except ValueError as exc:
+        raise Unloadable("unparseable", f"payload is not JSON: {exc}") from None
+    if not isinstance(rec, dict):
+        raise Unloadable("unparseable", "payload is not a JSON object")
+    event_id = fields.get(b"id")
+    get = rec.get
+    row = (
+        event_id.decode() if event_id else get("id"),
+        *[get(k) for k in _HEAD],
+        json.dumps(get("props") or {}),
+        json.dumps(get("attribution") or {}),
+        *[get(k) for k in _TAIL],
+        stream_id,
     )
+    for name, value in zip(COLUMNS, row, strict=True):
+        if value is not None and type(value) is not str:
+            raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
+    return row
+
+
+def write_rows(conn: psycopg.Connection, rows: Sequence[tuple], *, dirty: bool = False) -> tuple[int, list]:
+    """Stage and insert `rows` inside the caller's transaction; returns (inserted, [(row, error)]).
+
+    A batch that fails on a row's content is split in halves under savepoints until the bad rows are
+    isolated, so k bad rows cost O(k log n) statements and the good ones still load."""
+    try:
+        with conn.transaction():
+            if dirty:
+                conn.execute(load_sql("load/truncate_stage"))
+            with conn.cursor().copy(COPY_STAGE) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.execute(load_sql("load/claim_idempotency_keys"))
+            return conn.execute(load_sql("load/insert_events")).rowcount, []
+    except ROW_ERRORS as exc:
+        if len(rows) == 1:
+            return 0, [(rows[0], str(exc).strip().splitlines()[0])]
+    mid = len(rows) // 2
+    left, bad_left = write_rows(conn, rows[:mid], dirty=True)
+    right, bad_right = write_rows(conn, rows[mid:], dirty=True)
+    return left + right, bad_left + bad_right
+
+
+def _rejection(stream_id: str, fields: dict[bytes, bytes], reason: str, message: str) -> dict[str, Any]:
+    raw = fields.get(b"e")
+    if raw is None:
+        payload = json.dumps({k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()})
+    else:
+        payload = raw.decode(errors="replace")
+    try:
+        rec = json.loads(raw) if raw is not None else {}
+    except ValueError:
+        rec = {}
+    rec = rec if isinstance(rec, dict) else {}
+    return {
+        "stage": "loader",
+        "reason": reason,
+        "detail": Jsonb({"error": message}),
+        "payload": payload.replace("\x00", "\ufffd"),
+        "source": _text(rec.get("source")),
+        "event_type": _text(rec.get("event_type")),
+        "stream_id": stream_id,
+        "rejected_at": None,
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and value else None
 
 
 def load_batch(
-    conn: psycopg.Connection, entries: list[tuple[bytes, dict[bytes, bytes]]]
-) -> tuple[int, int, str | None]:
-    """Write one batch in one transaction; returns (inserted, rows staged, max received_at)."""
-    rows = [_row(sid.decode(), fields) for sid, fields in entries]
+    conn: psycopg.Connection, entries: Sequence[Entry], stats: LoadStats, after_commit: Hook | None = None
+) -> list[bytes]:
+    """Load one batch in one transaction; returns the ids to acknowledge (all of them, once committed)."""
+    rows: list[tuple] = []
+    rejects: list[dict[str, Any]] = []
+    by_id: dict[str, dict[bytes, bytes]] = {}
+    for sid_b, fields in entries:
+        sid = sid_b.decode()
+        if not fields:
+            rejects.append(_rejection(sid, {}, "entry_deleted", "entry deleted from the stream before it loaded"))
+            continue
+        try:
+            rows.append(decode_entry(sid, fields))
+            by_id[sid] = fields
+        except Unloadable as exc:
+            rejects.append(_rejection(sid, fields, exc.reason, str(exc)))
     with conn.transaction():
-        conn.execute(load_sql("load/create_stage"))
-        with conn.cursor().copy(f"COPY events_stage ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        conn.execute(load_sql("load/claim_idempotency_keys"))
-        inserted = conn.execute(load_sql("load/insert_events")).rowcount
-    max_received = max((r[COLUMNS.index("received_at")] for r in rows), default=None)
-    return inserted, len(rows), max_received
+        inserted, bad = write_rows(conn, rows) if rows else (0, [])
+        rejects += [_rejection(row[-1], by_id[row[-1]], "invalid", error) for row, error in bad]
+        if rejects:
+            conn.cursor().executemany(load_sql("load/insert_rejected_event"), rejects)
+    ids = [sid for sid, _ in entries]
+    if after_commit is not None:
+        after_commit(ids)
+    stats.entries_read += len(entries)
+    stats.inserted += inserted
+    stats.rejected += len(rejects)
+    stats.already_present += len(rows) - len(bad) - inserted
+    stats.batches += 1
+    good = [row[_RECEIVED_AT] for row in rows if row[_RECEIVED_AT]]
+    if good and (stats.max_received_at is None or max(good) > stats.max_received_at):
+        stats.max_received_at = max(good)
+    return ids
 
 
-def run_load(dsn: str, client: redis.Redis, cfg: LoaderConfig, run_id: str | None = None) -> LoadStats:
-    """Drain until the stream is empty or the time budget is spent."""
-    stats = LoadStats()
+def copy_collector_rejections(conn: psycopg.Connection, client: redis.Redis, cfg: LoaderConfig, deadline: float) -> int:
+    """Copy the collector's rejections (`{prefix}:rejected`) into analytics.rejected_events, then XACK them."""
+    copied = 0
+    for entries, _ in stream_ops.read_batches(
+        client, cfg.rejected_stream, cfg.group, cfg.consumer, batch_size=cfg.batch_size,
+        reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline,
+    ):  # fmt: skip
+        params = [_collector_rejection(sid.decode(), f) for sid, f in entries if f]
+        if params:
+            with conn.transaction():
+                conn.cursor().executemany(load_sql("load/insert_rejected_event"), params)
+        client.xack(cfg.rejected_stream, cfg.group, *[sid for sid, _ in entries])
+        copied += len(params)
+    return copied
+
+
+def _collector_rejection(stream_id: str, f: dict[bytes, bytes]) -> dict[str, Any]:
+    def get(name: str) -> str | None:
+        value = f.get(name.encode())
+        return value.decode(errors="replace").replace("\x00", "\ufffd") if value else None
+
+    errors_raw = get("errors")
+    try:
+        errors = json.loads(errors_raw) if errors_raw else []
+    except ValueError:
+        errors = [{"message": errors_raw}]
+    stage = get("stage") or "collector"
+    detail: dict[str, Any] = {"errors": errors}
+    if stage not in ("collector", "segment"):
+        detail["stage"], stage = stage, "collector"
+    rejected_at = get("rejected_at")
+    try:
+        at = datetime.fromisoformat(rejected_at) if rejected_at else None
+    except ValueError:
+        at = None
+    return {
+        "stage": stage,
+        "reason": get("reason") or "unknown",
+        "detail": Jsonb(detail),
+        "payload": get("payload") or "",
+        "source": get("source"),
+        "event_type": get("event_type"),
+        "stream_id": stream_id,
+        "rejected_at": at,
+    }
+
+
+def run_load(
+    dsn: str,
+    client: redis.Redis,
+    cfg: LoaderConfig,
+    run_id: str | None = None,
+    after_commit: Hook | None = None,
+) -> LoadStats:
+    """Drain until the stream is empty (or, when following, until `follow_s`) or the time budget is spent.
+
+    `after_commit` runs between each batch's commit and its XACK (a test hook to inject a crash there)."""
+    stats = LoadStats(consumer=cfg.consumer)
     t0 = time.monotonic()
-    ensure_group(client, cfg.stream, cfg.group)
+    deadline = t0 + cfg.time_budget_s
+    follow_until = t0 + min(cfg.follow_s, cfg.time_budget_s)
+    for stream in (cfg.stream, cfg.rejected_stream):
+        stream_ops.ensure_group(client, stream, cfg.group)
     with connect(dsn) as conn:
-        # Entries a crashed run read but never acknowledged come first.
-        cursor = "0-0"
-        while True:
-            cursor, claimed, *_ = client.xautoclaim(
-                cfg.stream, cfg.group, cfg.consumer, cfg.reclaim_idle_ms, cursor, count=cfg.batch_size
-            )
-            claimed = [(sid, f) for sid, f in claimed if f]
-            if claimed:
-                stats.reclaimed += len(claimed)
-                _commit_and_ack(conn, client, cfg, claimed, stats)
-            if cursor in (b"0-0", "0-0"):
-                break
-        # Our own pending entries (an earlier attempt of this consumer) before new ones.
-        for start in ("0", ">"):
-            while time.monotonic() - t0 < cfg.time_budget_s:
-                resp = client.xreadgroup(
-                    cfg.group,
-                    cfg.consumer,
-                    {cfg.stream: start},
-                    count=cfg.batch_size,
-                    block=None if start == "0" else cfg.block_ms,
-                )
-                entries = resp[0][1] if resp else []
-                if not entries:
-                    break
-                _commit_and_ack(conn, client, cfg, entries, stats)
-        info = client.xinfo_groups(cfg.stream)
-        for g in info:
-            if g["name"] in (cfg.group, cfg.group.encode()):
-                stats.lag_left = g.get("lag")
+        conn.execute(load_sql("load/create_stage"))
+        conn.commit()
+        stats.collector_rejections = copy_collector_rejections(conn, client, cfg, deadline)
+        for entries, reclaimed in stream_ops.read_batches(
+            client, cfg.stream, cfg.group, cfg.consumer, batch_size=cfg.batch_size,
+            reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline, follow_until=follow_until,
+            block_ms=cfg.block_ms,
+        ):  # fmt: skip
+            ids = load_batch(conn, entries, stats, after_commit)
+            # Only after the commit: a crash before this line replays the batch, which inserts nothing twice.
+            client.xack(cfg.stream, cfg.group, *ids)
+            stats.reclaimed += reclaimed
+        stats.trimmed = sum(stream_ops.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
+        stats.watermark = stream_ops.watermark(
+            client, (cfg.stream, cfg.rejected_stream), cfg.group, cfg.watermark_margin_ms
+        )
+        stats.lag_left, stats.pending_left = stream_ops.backlog(client, cfg.stream, cfg.group)
+        stream_ops.forget_idle_consumers(client, cfg.stream, cfg.group, cfg.consumer)
         stats.duration_ms = int((time.monotonic() - t0) * 1000)
         with conn.transaction():
+            record = {k: v for k, v in asdict(stats).items() if k != "started_at"}
             conn.execute(
                 load_sql("load/insert_load_run"),
-                {
-                    "run_id": run_id,
-                    "started_at": stats.started_at,
-                    "finished_at": datetime.now(UTC),
-                    **{
-                        k: getattr(stats, k)
-                        for k in (
-                            "entries_read",
-                            "inserted",
-                            "already_present",
-                            "rejected",
-                            "reclaimed",
-                            "lag_left",
-                            "max_received_at",
-                            "duration_ms",
-                        )
-                    },
-                },
+                {**record, "run_id": run_id, "started_at": stats.started_at, "finished_at": datetime.now(UTC)},
             )
     log.info("load finished: %s", stats.as_dict())
     return stats
-
-
-def _commit_and_ack(conn, client, cfg: LoaderConfig, entries, stats: LoadStats) -> None:
-    inserted, staged, max_received = load_batch(conn, entries)
-    # Only after the commit: a crash before this line replays the batch, which inserts nothing twice.
-    client.xack(cfg.stream, cfg.group, *[sid for sid, _ in entries])
-    stats.entries_read += len(entries)
-    stats.inserted += inserted
-    stats.already_present += staged - inserted
-    stats.batches += 1
-    if max_received and (stats.max_received_at is None or max_received > stats.max_received_at):
-        stats.max_received_at = max_received

@@ -1,0 +1,32 @@
+"""Daily partitions of analytics.events: created ahead, dropped after the retention period."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+
+from analytics.sql import load_sql
+
+
+def ensure_partitions(conn: psycopg.Connection, today: date, days_ahead: int) -> int:
+    """Partitions for yesterday through `days_ahead` days after today; returns how many were created.
+
+    Yesterday too, so a late run around midnight still finds its day; a day without a partition lands in
+    analytics.events_default and moves into its own partition when that is created."""
+    row = conn.execute(
+        load_sql("load/ensure_partitions"), {"from_day": today - timedelta(days=1), "days": days_ahead + 2}
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def drop_expired_partitions(conn: psycopg.Connection, today: date, retention_days: int) -> list[str]:
+    """Drop the daily partitions wholly older than `retention_days` (0 = keep forever); returns their names."""
+    if retention_days <= 0:
+        return []
+    cutoff = today - timedelta(days=retention_days)
+    return [name for (name,) in conn.execute(load_sql("load/drop_partitions"), {"cutoff": cutoff})]
+
+
+def list_partitions(conn: psycopg.Connection) -> list[str]:
+    return [name for (name,) in conn.execute(load_sql("load/select_partitions"))]
