@@ -117,7 +117,9 @@ class SegmentMapper:
             props = _page_props(msg, props, context)
         elif kind == "identify":
             event_type = "user_profile_updated"
-            traits = msg.get("traits") if isinstance(msg.get("traits"), dict) else {}
+            # RudderStack's SDK sends traits in context.traits, Segment's at the top level.
+            traits = msg.get("traits") if isinstance(msg.get("traits"), dict) else context.get("traits")
+            traits = traits if isinstance(traits, dict) else {}
             # Trait values are personal data the analytics store has no use for; which fields changed is enough.
             props = {"fields": sorted(str(k) for k in traits)[:50]}
         else:
