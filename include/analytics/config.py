@@ -20,6 +20,27 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be a boolean, got {raw!r}")
+
+
 def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -67,6 +88,29 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     # Segment-compatible endpoint: extra "Segment Name=event_type" mappings.
     segment_event_map: tuple[str, ...] = ()
+    alert_timeout_seconds: float = 5.0
+    alert_cooldown_minutes: int = 60
+    # SMTP for ALERT_EMAIL_TO: Airflow's own [smtp] settings (AIRFLOW__SMTP__*), so one place configures both.
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_mail_from: str = "airflow@localhost"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    # Nightly deduplication.
+    dedup_window_ms: int = 1000
+    dedup_context_minutes: int = 10
+    # Monitor thresholds.
+    monitor_window_minutes: int = 15
+    monitor_min_checks: int = 20
+    monitor_dedup_rate_max: float = 0.10
+    monitor_nightly_dedup_rate_max: float = 0.10
+    monitor_rejection_rate_max: float = 0.05
+    monitor_lag_max: int = 50_000
+    monitor_pending_age_max_seconds: int = 300
+    monitor_load_stale_minutes: int = 10
+    monitor_enrich_backlog_max: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +143,26 @@ class Settings:
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
             segment_event_map=_csv(env, "ANALYTICS_SEGMENT_EVENT_MAP"),
+            alert_timeout_seconds=_float(env, "ALERT_TIMEOUT_SECONDS", 5.0),
+            alert_cooldown_minutes=_int(env, "ALERT_COOLDOWN_MINUTES", 60),
+            smtp_host=env.get("AIRFLOW__SMTP__SMTP_HOST") or "localhost",
+            smtp_port=_int(env, "AIRFLOW__SMTP__SMTP_PORT", 25),
+            smtp_user=env.get("AIRFLOW__SMTP__SMTP_USER") or None,
+            smtp_password=env.get("AIRFLOW__SMTP__SMTP_PASSWORD") or None,
+            smtp_mail_from=env.get("AIRFLOW__SMTP__SMTP_MAIL_FROM") or "airflow@localhost",
+            smtp_starttls=_bool(env, "AIRFLOW__SMTP__SMTP_STARTTLS", False),
+            smtp_ssl=_bool(env, "AIRFLOW__SMTP__SMTP_SSL", False),
+            dedup_window_ms=_int(env, "ANALYTICS_DEDUP_WINDOW_MS", 1000),
+            dedup_context_minutes=_int(env, "ANALYTICS_DEDUP_CONTEXT_MINUTES", 10),
+            monitor_window_minutes=_int(env, "ANALYTICS_MONITOR_WINDOW_MINUTES", 15),
+            monitor_min_checks=_int(env, "ANALYTICS_MONITOR_MIN_CHECKS", 20),
+            monitor_dedup_rate_max=_float(env, "ANALYTICS_MONITOR_DEDUP_RATE_MAX", 0.10),
+            monitor_nightly_dedup_rate_max=_float(env, "ANALYTICS_MONITOR_NIGHTLY_DEDUP_RATE_MAX", 0.10),
+            monitor_rejection_rate_max=_float(env, "ANALYTICS_MONITOR_REJECTION_RATE_MAX", 0.05),
+            monitor_lag_max=_int(env, "ANALYTICS_MONITOR_LAG_MAX", 50_000),
+            monitor_pending_age_max_seconds=_int(env, "ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS", 300),
+            monitor_load_stale_minutes=_int(env, "ANALYTICS_MONITOR_LOAD_STALE_MINUTES", 10),
+            monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 10_000),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

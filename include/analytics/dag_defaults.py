@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from analytics.alerts.notifier import FailureNotifier
+
 
 def default_args(retries: int = 2, retry_delay: timedelta = timedelta(seconds=30)) -> dict[str, Any]:
     return {
@@ -13,4 +15,6 @@ def default_args(retries: int = 2, retry_delay: timedelta = timedelta(seconds=30
         "retry_delay": retry_delay,
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        # Airflow calls this only when a try fails with no retries left; retries go to on_retry_callback.
+        "on_failure_callback": [FailureNotifier()],
     }

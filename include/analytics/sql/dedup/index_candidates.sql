@@ -1,0 +1,1 @@
+CREATE INDEX ON dedup_candidates (cluster_id, rn)

@@ -1,0 +1,28 @@
+-- Events of one key (event_type, actor_id, session_id, entity_id; NULL equals NULL) in occurred_at
+-- order. Only events with a neighbour within the window can be or have a duplicate: they form
+-- clusters (runs of gaps <= window), and only the clusters go on to the walk in mark_duplicates.sql.
+-- Rows received in [context_start, start) are context: earlier kept events, never marked here.
+INSERT INTO dedup_candidates (id, received_at, occurred_at, in_window, marked, cluster_id, rn)
+WITH scan AS (
+    SELECT id, received_at, occurred_at, event_type, actor_id, session_id, entity_id,
+           props_json ? '_duplicate' AS marked,
+           received_at >= %(start)s AS in_window,
+           occurred_at - lag(occurred_at) OVER w AS gap_before,
+           lead(occurred_at) OVER w - occurred_at AS gap_after
+    FROM analytics.events
+    WHERE received_at >= %(context_start)s AND received_at < %(end)s
+      -- nothing identifies who sent an event without actor and session: never collapse those
+      AND (actor_id IS NOT NULL OR session_id IS NOT NULL)
+    WINDOW w AS (PARTITION BY event_type, actor_id, session_id, entity_id ORDER BY occurred_at, id)
+),
+linked AS (
+    SELECT id, received_at, occurred_at, in_window, marked, event_type, actor_id, session_id, entity_id,
+           sum(CASE WHEN gap_before IS NULL OR gap_before > %(window)s THEN 1 ELSE 0 END)
+               OVER (ORDER BY event_type, actor_id, session_id, entity_id, occurred_at, id
+                     ROWS UNBOUNDED PRECEDING) AS cluster_id
+    FROM scan
+    WHERE gap_before <= %(window)s OR gap_after <= %(window)s
+)
+SELECT id, received_at, occurred_at, in_window, marked, cluster_id,
+       row_number() OVER (PARTITION BY cluster_id ORDER BY occurred_at, id)
+FROM linked
