@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics.loader import LoaderConfig, run_load
+from analytics.loader import run_load
 from analytics.registry import EVENT_TYPES
+from analytics.tasks import loader_config
 from analytics_client import (
     AssetEventHelpers,
     Client,
@@ -63,8 +64,7 @@ def _keys(events: list[dict]) -> list[str]:
 
 
 def _load(settings, redis_client) -> None:
-    cfg = LoaderConfig(stream=settings.stream_key, group=settings.consumer_group, time_budget_s=5, block_ms=50)
-    run_load(settings.database_url, redis_client, cfg)
+    run_load(settings.database_url, redis_client, loader_config(settings, time_budget_s=5.0, block_ms=50))
 
 
 def _stored(db, keys: list[str]) -> int:

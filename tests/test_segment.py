@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from analytics.loader import run_load
 from analytics.segment_map import SegmentMapper, key_of, parse_pairs
+from analytics.tasks import loader_config
 
 
 def _entries(redis_client, stream: str) -> list[dict]:
@@ -94,7 +96,7 @@ def test_page_and_identify_map_without_storing_trait_values(client, settings, re
     assert "a@b.c" not in json.dumps(ident_rec)
 
 
-def test_unmapped_invalid_and_unsupported_are_quarantined_with_200(client, settings, redis_client):
+def test_unmapped_invalid_and_unsupported_are_quarantined_with_200(client, settings, redis_client, db):
     batch = [
         _track("Order Completed", "q-1"),  # no mapping
         _track("License Created", "q-2", properties={"licenseId": "lic_001", "priceCents": -5}),  # invalid props
@@ -114,6 +116,13 @@ def test_unmapped_invalid_and_unsupported_are_quarantined_with_200(client, setti
     props = next(r for r in rejected if r["reason"] == "props")
     assert "priceCents" in props["errors"] or "licenseType" in props["errors"]
     assert len(redis_client.xrange(settings.stream_key)) == 1
+
+    run_load(settings.database_url, redis_client, loader_config(settings, time_budget_s=5.0, block_ms=50))
+    kept = db.execute(
+        "SELECT reason FROM analytics.rejected_events WHERE stage = 'segment' AND payload LIKE %s ORDER BY reason",
+        ('%"q-_"%',),
+    ).fetchall()
+    assert [r[0] for r in kept] == ["props", "unmapped_event", "unsupported_call"]
 
 
 def test_write_key_from_body_basic_auth_or_header(keyed_client, redis_client, settings):

@@ -10,7 +10,8 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 from segment.analytics.request import APIError as SegmentAPIError
 
-from analytics.loader import LoaderConfig, run_load
+from analytics.loader import run_load
+from analytics.tasks import loader_config
 from tests.helpers.live_collector import live_collector
 
 WRITE_KEY = "wk_sdk_test"
@@ -22,8 +23,7 @@ def keyed(settings):
 
 
 def _load(settings, redis_client) -> None:
-    cfg = LoaderConfig(stream=settings.stream_key, group=settings.consumer_group, time_budget_s=5, block_ms=50)
-    run_load(settings.database_url, redis_client, cfg)
+    run_load(settings.database_url, redis_client, loader_config(settings, time_budget_s=5.0, block_ms=50))
 
 
 def _rows(db, ids: list[str]) -> list[tuple]:
