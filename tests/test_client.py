@@ -8,7 +8,6 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -27,8 +26,6 @@ from analytics_client import (
     UserEventHelpers,
 )
 from tests.helpers.live_collector import live_collector
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _every_helper_event() -> list[dict]:
@@ -208,4 +205,27 @@ def test_queued_events_are_flushed_on_exit_and_sigterm(settings, redis_client, e
         )
         assert proc.returncode == (-15 if ending == "sigterm" else 0), proc.stderr
         assert gate.events_per_request() == [3]
+    assert len(redis_client.xrange(settings.stream_key)) == 3
+
+
+def test_a_forked_child_gets_its_own_sender(settings, redis_client):
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import analytics_client
+        c = analytics_client.Client(sys.argv[1], flush_at=100, flush_interval=60, handle_sigterm=False)
+        c.assets.view("usr_007", "ast_060", source="api")
+        pid = os.fork()
+        if pid == 0:
+            c.assets.view("usr_007", "ast_061", source="api")
+            c.assets.view("usr_007", "ast_062", source="api")
+            sys.exit(0)  # atexit flushes the child's own queue
+        _, status = os.waitpid(pid, 0)
+        assert status == 0, status
+        """
+    )
+    with live_collector(settings) as (url, gate):
+        proc = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(gate.events_per_request()) == [1, 2]
     assert len(redis_client.xrange(settings.stream_key)) == 3

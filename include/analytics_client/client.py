@@ -5,7 +5,8 @@
 - network errors, 5xx and 429 are retried with exponential backoff and full jitter (Retry-After honoured);
   other 4xx are permanent; a 413 splits the batch;
 - the queue is bounded: a full queue drops the event and counts it (`stats.dropped`);
-- `flush()`, interpreter exit and SIGTERM drain the queue; `sync_mode=True` sends in the caller's thread.
+- `flush()`, interpreter exit and SIGTERM drain the queue; `sync_mode=True` sends in the caller's thread;
+- safe to create before a fork: each child process gets its own sender.
 
 Standard library only (plus pydantic, through the shared schema).
 """
@@ -13,6 +14,7 @@ Standard library only (plus pydantic, through the shared schema).
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -23,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -125,9 +128,10 @@ class Client:
         self._closed = False
         self._thread: threading.Thread | None = None
         if not sync_mode:
-            self._thread = threading.Thread(target=self._run, name="analytics-client", daemon=True)
-            self._thread.start()
+            self._start()
             atexit.register(self.shutdown)
+            # A forked child (gunicorn --preload, multiprocessing) inherits no sender thread; give it its own.
+            os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
             if handle_sigterm and threading.current_thread() is threading.main_thread():
                 self._previous_sigterm = signal.getsignal(signal.SIGTERM)
                 signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -185,6 +189,10 @@ class Client:
             return len(self._queue)
 
     # -- background sender ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="analytics-client", daemon=True)
+        self._thread.start()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self.shutdown()
@@ -318,6 +326,19 @@ class Client:
             self.on_error(reason, events, detail)
         if raise_errors:
             raise DeliveryError(reason, detail)
+
+
+def _restart_in_child(ref: weakref.ref[Client]) -> None:
+    client = ref()
+    if client is None or client._closed:
+        return
+    # The parent still owns (and sends) what was queued before the fork; the child starts empty.
+    client._cond = threading.Condition(threading.RLock())
+    client._queue = deque()
+    client._in_flight = 0
+    client._flush_requested = False
+    client.stats = ClientStats()
+    client._start()
 
 
 def _now() -> str:
