@@ -124,3 +124,23 @@ def test_view_hides_duplicates_and_run_is_recorded(db, database_url, day):
         ("test-run-view",),
     ).fetchone()
     assert (stats["scanned"], stats["marked"], start, end) == (2, 1, day, day + timedelta(days=1))
+
+
+def test_dag_marks_the_last_hours_before_the_interval_end(dagbag, settings, db, day):
+    t = day + timedelta(hours=25)  # 01:00 the next day: inside the last 2 h before 02:00
+    a = _insert(db, t, actor="usr_020")
+    b = _insert(db, t + timedelta(milliseconds=900), actor="usr_020")
+    outside = _insert(db, t - timedelta(hours=3), actor="usr_021")
+    _insert(db, t - timedelta(hours=3) + timedelta(milliseconds=100), actor="usr_021")
+
+    dag = dagbag.get_dag("events_dedup_nightly")
+    assert dag.params["hours"] == 24
+    # CronDataIntervalTimetable: a manual run at day+1 02:00 covers [day 02:00, day+1 02:00); hours=2 narrows it.
+    run = dag.test(logical_date=day + timedelta(days=1, hours=2), run_conf={"hours": 2, "wait_for_loader": False})
+    assert run.state == "success"
+    assert _dup(db, b)["of"] == a
+    assert _dup(db, outside) is None
+    stats = db.execute(
+        "SELECT stats FROM analytics.job_runs WHERE job = 'dedup' AND run_id = %s", (run.run_id,)
+    ).fetchone()[0]
+    assert (stats["scanned"], stats["marked"]) == (2, 1)

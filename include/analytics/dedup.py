@@ -104,3 +104,20 @@ def deduplicate(
         )
     log.info("dedup %s", result.as_dict())
     return result
+
+
+def run_nightly(data_interval_end: datetime, hours: int, run_id: str | None = None) -> dict[str, Any]:
+    """The events_dedup_nightly task: [data_interval_end - hours, data_interval_end), stores from Airflow."""
+    from analytics.config import get_settings
+    from analytics.connections import postgres_dsn
+
+    s = get_settings()
+    start, end = interval_for(data_interval_end, hours)
+    return deduplicate(
+        postgres_dsn(),
+        start,
+        end,
+        window_ms=s.dedup_window_ms,
+        context_minutes=s.dedup_context_minutes,
+        run_id=run_id,
+    ).as_dict()
