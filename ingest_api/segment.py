@@ -111,20 +111,19 @@ def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
     ingestor: Ingestor = current_app.extensions["analytics.ingestor"]
     mapper = _mapper()
     received_at = now_utc()
-    mapped: list[tuple[Any, dict[str, Any]]] = []
+    mapped: list[dict[str, Any]] = []
     unmapped: list[tuple[Any, str, str]] = []
     for msg in messages:
         try:
-            mapped.append((msg, mapper.map(msg, sent_at)))
+            mapped.append(mapper.map(msg, sent_at))
         except Unmapped as exc:
             unmapped.append((msg, exc.reason, exc.message))
     _quarantine(ingestor, unmapped, received_at)
     results: list[Result] = []
     user_agent, ip = request.headers.get("User-Agent"), client_ip()
     for start in range(0, len(mapped), CHUNK):
-        events = [event for _, event in mapped[start : start + CHUNK]]
-        # Invalid events are kept by the ingestor itself, under our stage.
-        results += ingestor.ingest(events, received_at, user_agent, ip, stage=STAGE)
+        # Events that do not validate are kept by the ingestor itself, under our stage.
+        results += ingestor.ingest(mapped[start : start + CHUNK], received_at, user_agent, ip, stage=STAGE)
     counts = {"accepted": 0, "duplicate": 0, "quarantined": len(unmapped)}
     for r in results:
         counts["quarantined" if r.status == "rejected" else r.status] += 1
