@@ -1,0 +1,172 @@
+"""Client library and Segment endpoint throughput, against raw batch posts measured in the same run.
+
+Runs the collector under gunicorn on a free port (fresh database, own Redis prefix), then sends N events
+four ways and prints events/s and the ratio to the baseline:
+  baseline   pre-serialised `POST /v1/track/batch` bodies of 50 events over one keep-alive session
+  client     analytics_client.Client (background thread, validation per event, 50 per request)
+  segment    segment-analytics-python → /segment/v1/batch (100 per request)
+  rudder     rudder-sdk-python → /segment/v1/batch (gzip, 100 per request)
+Also the caller-side cost of Client.track() per event. Usage: .venv/bin/python bench/bench_client_segment.py [N]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "include")]
+
+from analytics.config import Settings  # noqa: E402
+from analytics.db import drop_database, ensure_database  # noqa: E402
+from analytics.migrate import migrate  # noqa: E402
+from analytics.seed import seed  # noqa: E402
+from analytics_client import Client  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _event(run: str, i: int) -> dict:
+    return {
+        "eventType": "asset_viewed",
+        "source": "bench",
+        "actorId": f"usr_{i % 50 + 1:03d}",
+        "entityId": f"ast_{i % 100 + 1:03d}",
+        "entityType": "asset",
+        "sessionId": f"{run}-{i}",
+        "props": {"viewDurationMs": i % 5000},
+    }
+
+
+def _wait_ready(url: str) -> None:
+    for _ in range(150):
+        try:
+            if requests.get(url + "/healthz", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("collector did not start")
+
+
+def baseline(url: str, run: str) -> float:
+    bodies = [
+        json.dumps({"events": [_event(run, i) for i in range(s, min(s + 50, N))]}).encode() for s in range(0, N, 50)
+    ]
+    session = requests.Session()
+    t0 = time.perf_counter()
+    for body in bodies:
+        r = session.post(url + "/v1/track/batch", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+        assert r.status_code == 200 and all(x["status"] == "accepted" for x in r.json()["results"]), r.text[:300]
+    return time.perf_counter() - t0
+
+
+def client(url: str, run: str) -> tuple[float, float]:
+    events = [_event(run, i) for i in range(N)]
+    c = Client(url, flush_at=100, flush_interval=1.0, max_queue_size=N, handle_sigterm=False)
+    t0 = time.perf_counter()
+    for e in events:
+        c.track(e)
+    t_enqueue = time.perf_counter() - t0
+    assert c.flush(timeout=300)
+    elapsed = time.perf_counter() - t0
+    c.shutdown()
+    assert (c.stats.accepted, c.stats.dropped, c.stats.failed) == (N, 0, 0), c.stats
+    return elapsed, t_enqueue
+
+
+def sdk(url: str, run: str, module: str) -> float:
+    if module == "segment":
+        from segment.analytics.client import Client as SdkClient
+    else:
+        from rudderstack.analytics.client import Client as SdkClient
+    errors: list = []
+    c = SdkClient(
+        write_key="bench",
+        host=url + "/segment",
+        upload_size=100,
+        upload_interval=0.2,
+        max_queue_size=N + 1,
+        on_error=lambda e, b: errors.append(e),
+    )
+    t0 = time.perf_counter()
+    for i in range(N):
+        c.track(
+            f"usr_{i % 50 + 1:03d}",
+            "Asset Viewed",
+            {"assetId": f"ast_{i % 100 + 1:03d}", "sessionId": f"{run}-{i}", "viewDurationMs": i % 5000},
+        )
+    c.flush()
+    elapsed = time.perf_counter() - t0
+    assert not errors, errors[:3]
+    return elapsed
+
+
+def main() -> None:
+    prefix = f"bench:{uuid.uuid4().hex[:8]}"
+    db_url = f"postgresql://postgres@127.0.0.1:5432/analytics_bench_{uuid.uuid4().hex[:6]}"
+    base = Settings.from_env()
+    ensure_database(db_url)
+    migrate(db_url)
+    seed(db_url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "ANALYTICS_KEY_PREFIX": prefix,
+        "ANALYTICS_STREAM_KEY": f"{prefix}:events",
+        "ANALYTICS_WRITE_KEYS": "",
+    }
+    # cwd outside the repo: gunicorn would otherwise pick up the production gunicorn.conf.py.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "ingest_api.wsgi:app"],
+        cwd="/tmp",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    r = redis.Redis.from_url(base.redis_url)
+    try:
+        _wait_ready(url)
+        baseline(url, "warm")  # fills the reference cache and warms both workers
+        figures = {
+            "baseline": baseline(url, "b"),
+            "client": None,
+            "segment": sdk(url, "s", "segment"),
+            "rudder": sdk(url, "r", "rudder"),
+        }
+        figures["client"], enqueue = client(url, "c")
+        stored = r.xlen(f"{prefix}:events")
+        assert stored == 5 * N, f"stream holds {stored}, expected {5 * N}"
+        print(f"N={N} events per method; collector: gunicorn -w 2; Redis and Postgres local; {os.cpu_count()} CPUs")
+        print(f"{'method':<10} {'seconds':>8} {'events/s':>9} {'vs baseline':>12}")
+        for name, secs in figures.items():
+            print(f"{name:<10} {secs:>8.2f} {N / secs:>9.0f} {figures['baseline'] / secs:>11.2f}x")
+        print(f"Client.track() caller-side cost: {enqueue / N * 1e6:.0f} µs/event (validation + enqueue)")
+    finally:
+        server.terminate()
+        server.wait(10)
+        keys = list(r.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            r.delete(*keys)
+        drop_database(db_url)
+
+
+if __name__ == "__main__":
+    main()
