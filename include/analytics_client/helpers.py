@@ -51,6 +51,7 @@ def build_event(
 ) -> dict[str, Any]:
     """One validated event input; None-valued props and fields are left out."""
     event: dict[str, Any] = {"eventType": event_type, "source": source}
+    attribution = {k: v for k, v in (attribution or {}).items() if v is not None} or None
     for name, value in (
         ("actorId", actor_id),
         ("actorType", actor_type),
