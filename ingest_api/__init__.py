@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
     app.extensions["analytics.settings"] = settings
     client = redis.Redis.from_url(
         settings.redis_url,
@@ -25,16 +26,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["analytics.redis"] = client
     app.extensions["analytics.keys"] = keys
     writer = StreamWriter(
-        client, keys, fp_ttl=settings.fingerprint_ttl_seconds, idem_ttl=settings.idempotency_ttl_seconds
+        client,
+        keys,
+        fp_ttl=settings.fingerprint_ttl_seconds,
+        idem_ttl=settings.idempotency_ttl_seconds,
+        rejected_maxlen=settings.rejected_stream_maxlen,
     )
     app.extensions["analytics.writer"] = writer
     app.extensions["analytics.ingestor"] = Ingestor(settings, writer)
 
-    from ingest_api import errors, health, track
+    from ingest_api import admin, errors, health, metrics, track
 
     errors.register(app)
+    metrics.install(app, metrics.Metrics(settings.prometheus_multiproc_dir))
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(track.bp)
+    app.register_blueprint(admin.bp)
 
     from ingest_api import segment
 

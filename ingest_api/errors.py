@@ -6,10 +6,26 @@ import logging
 from typing import Any
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from analytics.refs import RefsUnavailable
+from analytics.stream import stat_field, stats_bucket
+
 log = logging.getLogger(__name__)
+
+# Whole requests refused before any event was parsed: counted (as rejected, by this code), not kept.
+REFUSAL_CODES = frozenset(
+    {
+        "malformed_json",
+        "malformed_gzip",
+        "unsupported_media_type",
+        "unsupported_encoding",
+        "payload_too_large",
+        "batch_too_large",
+    }
+)
+_INGEST_PREFIXES = ("/v1/track", "/segment/")
 
 
 class ApiError(Exception):
@@ -20,9 +36,12 @@ class ApiError(Exception):
         message: str,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        refused: bool = False,
     ):
         super().__init__(message)
         self.status, self.code, self.message, self.errors, self.headers = status, code, message, errors, headers
+        self.refused = refused or code in REFUSAL_CODES
 
 
 def envelope(
@@ -54,23 +73,53 @@ _HTTP_CODES = {
 }
 
 
+def count_refusal(code: str) -> None:
+    """Best effort: a refused request is counted as one rejection by `code`; Redis trouble only logs."""
+    if not request.path.startswith(_INGEST_PREFIXES):
+        return
+    metrics = current_app.extensions.get("analytics.metrics")
+    if metrics is not None:
+        metrics.events.labels("rejected", code).inc()
+    keys = current_app.extensions["analytics.keys"]
+    try:
+        key = keys.stats(stats_bucket())
+        pipe = current_app.extensions["analytics.redis"].pipeline(transaction=False)
+        pipe.hincrby(key, stat_field("rejected", code, "", ""), 1)
+        pipe.expire(key, 26 * 3600)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not count refused request: %s", type(exc).__name__)
+
+
+def _unavailable(what: str):
+    return envelope(503, "unavailable", f"{what} temporarily unavailable; retry later", headers={"Retry-After": "1"})
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
+        if exc.refused:
+            count_refusal(exc.code)
         return envelope(exc.status, exc.code, exc.message, exc.errors, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        return envelope(status, _HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+        code = _HTTP_CODES.get(status, "http_error")
+        if code in REFUSAL_CODES:
+            count_refusal(code)
+        return envelope(status, code, exc.description or exc.name)
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError):
         # Transient: nothing was written (the script is atomic), the client retries.
         log.warning("redis unavailable: %s", type(exc).__name__)
-        return envelope(
-            503, "unavailable", "event store temporarily unavailable; retry later", headers={"Retry-After": "1"}
-        )
+        return _unavailable("event store")
+
+    @app.errorhandler(RefsUnavailable)
+    def _refs_down(exc: RefsUnavailable):
+        log.warning("reference check unavailable: %s", exc)
+        return _unavailable("reference check")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -17,13 +17,16 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
+    """Ready when Redis answers, the stream key is a stream (or absent) and Redis takes writes."""
     client: redis.Redis = current_app.extensions["analytics.redis"]
     keys = current_app.extensions["analytics.keys"]
     try:
-        client.ping()
-        kind = client.type(keys.stream)
-        if kind not in (b"stream", b"none"):
-            return envelope(503, "not_ready", f"{keys.stream} is a {kind.decode()}, not a stream")
+        pipe = client.pipeline(transaction=False)
+        pipe.type(keys.stream)
+        pipe.set(f"{keys.prefix}:readyz", "1", ex=10)  # fails on a read-only replica or when Redis refuses writes
+        kind, _ = pipe.execute()
     except redis.RedisError as exc:
-        return envelope(503, "not_ready", f"redis unreachable: {type(exc).__name__}", headers={"Retry-After": "1"})
+        return envelope(503, "not_ready", f"redis unavailable: {type(exc).__name__}", headers={"Retry-After": "1"})
+    if kind not in (b"stream", b"none"):
+        return envelope(503, "not_ready", f"{keys.stream} is a {kind.decode()}, not a stream")
     return {"status": "ready"}

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, request
 
 from analytics.events import now_utc
 from analytics.ingest import Ingestor, Result
+from ingest_api.auth import require_write_key
 from ingest_api.errors import ApiError
 
 bp = Blueprint("track", __name__, url_prefix="/v1")
@@ -17,7 +18,7 @@ bp = Blueprint("track", __name__, url_prefix="/v1")
 def _json_body() -> Any:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    data = request.get_data(cache=False)
+    data = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -25,6 +26,7 @@ def _json_body() -> Any:
 
 
 def client_ip() -> str | None:
+    """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left)."""
     hops = current_app.extensions["analytics.settings"].trusted_proxies
     if hops > 0:
         forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
@@ -35,11 +37,14 @@ def client_ip() -> str | None:
 
 def _ingest(items: list[Any]) -> list[Result]:
     ingestor: Ingestor = current_app.extensions["analytics.ingestor"]
-    return ingestor.ingest(items, now_utc(), request.headers.get("User-Agent"), client_ip())
+    results = ingestor.ingest(items, now_utc(), request.headers.get("User-Agent"), client_ip())
+    current_app.extensions["analytics.metrics"].count_results(results)
+    return results
 
 
 @bp.post("/track")
 def track():
+    require_write_key()
     (result,) = _ingest([_json_body()])
     if result.status == "rejected":
         status = 400 if result.reason == "schema" else 422
@@ -49,6 +54,7 @@ def track():
 
 @bp.post("/track/batch")
 def track_batch():
+    require_write_key()
     raw = _json_body()
     limit = current_app.extensions["analytics.settings"].max_batch_events
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
@@ -57,8 +63,16 @@ def track_batch():
             "schema",
             'body must be {"events": [...]}',
             [{"field": "events", "rule": "type", "message": "a list of events"}],
+            refused=True,
         )
     if len(raw["events"]) > limit:
-        raise ApiError(413, "batch_too_large", f"at most {limit} events per batch, got {len(raw['events'])}")
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"at most {limit} events per batch, got {len(raw['events'])}",
+            [{"field": "events", "rule": "max_items", "message": f"at most {limit} events"}],
+        )
+    if not raw["events"]:
+        return {"results": []}, 200
     results = _ingest(raw["events"])
     return {"results": [r.as_dict() for r in results]}, 200

@@ -112,6 +112,18 @@ class Settings:
     monitor_load_stale_minutes: int = 10
     monitor_enrich_backlog_max: int = 10_000
 
+    # Collector: referential integrity cache, rejected-item stream bound, gunicorn.
+    check_references: bool = True
+    refs_ttl_seconds: int = 86_400
+    refs_timeout_seconds: float = 2.0
+    rejected_stream_maxlen: int = 1_000_000
+    airflow_timeout_seconds: float = 10.0
+    gunicorn_bind: str = "127.0.0.1:8000"
+    gunicorn_workers: int = 2
+    gunicorn_threads: int = 4
+    gunicorn_graceful_timeout: int = 30
+    prometheus_multiproc_dir: str | None = None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -163,6 +175,15 @@ class Settings:
             monitor_pending_age_max_seconds=_int(env, "ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS", 300),
             monitor_load_stale_minutes=_int(env, "ANALYTICS_MONITOR_LOAD_STALE_MINUTES", 10),
             monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 10_000),
+            check_references=_bool(env, "ANALYTICS_CHECK_REFERENCES", True),
+            refs_ttl_seconds=_int(env, "ANALYTICS_REFS_TTL_SECONDS", 86_400),
+            rejected_stream_maxlen=_int(env, "ANALYTICS_REJECTED_STREAM_MAXLEN", 1_000_000),
+            airflow_timeout_seconds=_float(env, "AIRFLOW_API_TIMEOUT_SECONDS", 10.0),
+            gunicorn_bind=env.get("GUNICORN_BIND") or "127.0.0.1:8000",
+            gunicorn_workers=_int(env, "GUNICORN_WORKERS", 2),
+            gunicorn_threads=_int(env, "GUNICORN_THREADS", 4),
+            gunicorn_graceful_timeout=_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30),
+            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

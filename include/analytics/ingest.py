@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.config import Settings
 from analytics.events import EventRejected, Rules, encode, fingerprint, new_event_id, normalise, parse_event
+from analytics.refs import RefCache
 from analytics.registry import EVENT_TYPES
-from analytics.stream import Rejection, StreamWriter
+from analytics.stream import Item, Misses, Outcome, Rejection, StreamWriter
 
 MAX_REJECTED_PAYLOAD_BYTES = 65_536
 MAX_REJECTED_ERRORS = 20
@@ -81,12 +83,43 @@ def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -
     )
 
 
+def _item(record: dict[str, Any], check_refs: bool) -> Item:
+    return Item(
+        id=record["id"],
+        fingerprint=record["fingerprint"],
+        source=record["source"],
+        idempotency_key=record["idempotency_key"],
+        record=encode(record),
+        event_type=record["event_type"],
+        actor_ref=record["actor_id"] if check_refs and record["actor_type"] == "user" else None,
+        entity_kind=record["entity_type"] if check_refs else None,
+        entity_ref=record["entity_id"] if check_refs else None,
+    )
+
+
 class Ingestor:
-    def __init__(self, settings: Settings, writer: StreamWriter, *, stage: str = "collector"):
+    def __init__(
+        self,
+        settings: Settings,
+        writer: StreamWriter,
+        *,
+        stage: str = "collector",
+        refs: RefCache | None = None,
+    ):
         self.settings = settings
         self.writer = writer
         self.rules = rules_from(settings)
         self.stage = stage
+        self.check_refs = settings.check_references
+        if refs is None and self.check_refs:
+            refs = RefCache(
+                writer.client,
+                writer.keys,
+                settings.database_url,
+                ttl_seconds=settings.refs_ttl_seconds,
+                timeout_seconds=settings.refs_timeout_seconds,
+            )
+        self.refs = refs
 
     def prepare(self, raw: Any, received_at: datetime, user_agent: str | None, ip: str | None) -> dict[str, Any]:
         """Validate one raw event and return the stream record; raises EventRejected."""
@@ -108,32 +141,65 @@ class Ingestor:
     ) -> list[Result]:
         """Validate each item, then keep rejections and append valid ones in one atomic Redis call.
 
-        One Result per item, in order. `stage` labels kept rejections ("collector", "segment")."""
+        One Result per item, in order. `stage` labels kept rejections ("collector", "segment").
+        Raises redis.RedisError or RefsUnavailable (transient: nothing was written)."""
         stage = stage or self.stage
         results: list[Result | None] = [None] * len(items)
-        pending: list[tuple[int, dict[str, Any]]] = []
+        pending: list[tuple[int, Item]] = []
         rejected: list[Rejection] = []
-        for i, item in enumerate(items):
+        for i, raw in enumerate(items):
             try:
-                pending.append((i, self.prepare(item, received_at, user_agent, ip)))
+                pending.append((i, _item(self.prepare(raw, received_at, user_agent, ip), self.check_refs)))
             except EventRejected as exc:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
-                rejected.append(rejection(item, exc.reason, errors, stage))
-        outcomes = self.writer.append(
-            [
-                (r["id"], r["fingerprint"], r["source"], r["idempotency_key"], encode(r), r["event_type"])
-                for _, r in pending
-            ],
-            rejected,
-            rejected_at=_iso(received_at),
-        )
+                rejected.append(rejection(raw, exc.reason, errors, stage))
+        rejected_at = _iso(received_at)
+        outcomes = self.writer.append([it for _, it in pending], rejected, rejected_at=rejected_at)
+        if isinstance(outcomes, Misses):
+            pending = self._resolve_misses(items, pending, outcomes, results, rejected, stage)
+            outcomes = self.writer.append([it for _, it in pending], rejected, rejected_at=rejected_at)
+            assert not isinstance(outcomes, Misses)  # no reference is checked twice
         for (i, _), outcome in zip(pending, outcomes, strict=True):
-            if outcome.status == "accepted":
-                results[i] = Result("accepted", id=outcome.id)
-            else:
-                results[i] = Result("duplicate", id=outcome.id, reason=outcome.detail)
+            results[i] = _result(outcome)
         return [r for r in results if r is not None]
+
+    def _resolve_misses(
+        self,
+        raws: list[Any],
+        pending: list[tuple[int, Item]],
+        misses: Misses,
+        results: list[Result | None],
+        rejected: list[Rejection],
+        stage: str,
+    ) -> list[tuple[int, Item]]:
+        """Confirm the cache misses in Postgres: unknown ids reject their item, the rest go through unchecked."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for j, which in misses.items.items():
+            item = pending[j][1]
+            if "actor" in which and item.actor_ref:
+                wanted["user"].add(item.actor_ref)
+            if "entity" in which and item.entity_kind and item.entity_ref:
+                wanted[item.entity_kind].add(item.entity_ref)
+        assert self.refs is not None
+        found = self.refs.confirm(wanted)
+        kept: list[tuple[int, Item]] = []
+        for j, (i, item) in enumerate(pending):
+            errors: list[dict[str, str]] = []
+            which = misses.items.get(j, ())
+            if "actor" in which and item.actor_ref not in found.get("user", ()):
+                errors.append({"field": "actorId", "rule": "exists", "message": f"no user {item.actor_ref!r}"})
+            if "entity" in which and item.entity_ref not in found.get(item.entity_kind or "", ()):
+                errors.append(
+                    {"field": "entityId", "rule": "exists", "message": f"no {item.entity_kind} {item.entity_ref!r}"}
+                )
+            if errors:
+                message = "reference: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+                results[i] = Result("rejected", reason="reference", errors=errors, message=message)
+                rejected.append(rejection(raws[i], "reference", errors, stage))
+            else:
+                kept.append((i, replace(item, actor_ref=None, entity_kind=None, entity_ref=None)))
+        return kept
 
     def record_rejections(
         self, rejected: list[tuple[Any, str, list[dict[str, str]]]], received_at: datetime, *, stage: str | None = None
@@ -145,3 +211,9 @@ class Ingestor:
             [rejection(raw, reason, errors, stage) for raw, reason, errors in rejected],
             rejected_at=_iso(received_at),
         )
+
+
+def _result(outcome: Outcome) -> Result:
+    if outcome.status == "accepted":
+        return Result("accepted", id=outcome.id)
+    return Result("duplicate", id=outcome.id, reason=outcome.detail)

@@ -9,16 +9,36 @@ from typing import Any
 
 import redis
 
-# One call per request: keeps the request's rejections, then dedupes and appends its valid events.
-# KEYS: stream, stats hash (this minute), rejected stream, then per event: fingerprint key, idempotency key ("" = none).
+# One call per request. First the reference check: if any event names an actor or entity missing from the
+# known-id sets, nothing is written and the misses are returned ({"miss", index, "actor"|"entity"|"actor,entity", ...})
+# so the caller can confirm them against Postgres and call again. Otherwise: keep the request's rejections,
+# then dedupe and append its valid events.
+# KEYS: stream, stats hash (this minute), rejected stream, known users, assets, licenses, projects, payouts,
+#   then per event: fingerprint key, idempotency key ("" = none).
 # ARGV: fp ttl, idem ttl, stats ttl, rejected count R, rejected maxlen (0 = unbounded), rejected_at,
 #   then per rejection (7): stats suffix "reason|source|event_type", payload, reason, errors, source, event_type, stage,
-#   then per event (3): id, encoded record, stats suffix "source|event_type".
+#   then per event (6): id, encoded record, stats suffix "source|event_type", actor id to check ("" = none),
+#   entity set index (0 = none, 1..5 = KEYS[3 + n]), entity id.
 # Checks and XADD run in one script so a fingerprint can never exist without its event.
 _ACCEPT_LUA = """
 local stream, stats, rejected = KEYS[1], KEYS[2], KEYS[3]
 local fp_ttl, idem_ttl, stats_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local n_rej, rej_maxlen, rejected_at = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local first_event = 6 + 7 * n_rej
+local n = (#KEYS - 8) / 2
+local misses = {"miss"}
+for i = 1, n do
+  local a = first_event + 6 * (i - 1)
+  local actor, kind, entity = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6]
+  local which = {}
+  if actor ~= "" and redis.call("SISMEMBER", KEYS[4], actor) == 0 then which[#which + 1] = "actor" end
+  if kind > 0 and redis.call("SISMEMBER", KEYS[3 + kind], entity) == 0 then which[#which + 1] = "entity" end
+  if #which > 0 then
+    misses[#misses + 1] = i
+    misses[#misses + 1] = table.concat(which, ",")
+  end
+end
+if #misses > 1 then return misses end
 local a = 6
 for _ = 1, n_rej do
   local fields = {"payload", ARGV[a + 2], "reason", ARGV[a + 3], "errors", ARGV[a + 4], "source", ARGV[a + 5],
@@ -32,11 +52,10 @@ for _ = 1, n_rej do
   a = a + 7
 end
 local out = {}
-local n = (#KEYS - 3) / 2
 for i = 1, n do
-  local fp_key, idem_key = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local fp_key, idem_key = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
   local id, payload, suffix = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  a = a + 3
+  a = a + 6
   local prior = false
   if idem_key ~= "" then
     prior = redis.call("GET", idem_key)
@@ -63,6 +82,9 @@ end
 redis.call("EXPIRE", stats, stats_ttl)
 return out
 """
+
+# Which known-id set each entity type is checked against (index into the script's KEYS after the first three).
+REF_KINDS = ("user", "asset", "license", "project", "payout")
 
 STATS_BUCKET_SECONDS = 60
 STATS_TTL_SECONDS = 26 * 3600
@@ -110,9 +132,9 @@ class Keys:
     def rejected_stream(self) -> str:
         return f"{self.prefix}:rejected"
 
-    @property
-    def refs(self) -> str:
-        return f"{self.prefix}:refs"
+    def refs(self, kind: str) -> str:
+        """Known ids of one host table (kind: user, asset, license, project, payout)."""
+        return f"{self.prefix}:refs:{kind}"
 
 
 def stats_bucket(at: float | None = None) -> int:
@@ -123,6 +145,28 @@ def stats_bucket(at: float | None = None) -> int:
 def stat_field(outcome: str, reason: str, source: str, event_type: str) -> str:
     """The counter's hash field: "outcome|reason|source|event_type" (reason empty when accepted)."""
     return STAT_SEP.join((outcome, reason, source, event_type))
+
+
+@dataclass(frozen=True)
+class Item:
+    """A validated event ready to append; actor_ref / entity_ref name ids to check against the known-id sets."""
+
+    id: str
+    fingerprint: str
+    source: str
+    idempotency_key: str | None
+    record: str  # encoded stream record
+    event_type: str = ""
+    actor_ref: str | None = None
+    entity_kind: str | None = None
+    entity_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Misses:
+    """The script wrote nothing: these items (index → "actor" / "entity" / "actor,entity") named unknown ids."""
+
+    items: dict[int, tuple[str, ...]]
 
 
 class StreamWriter:
@@ -143,21 +187,24 @@ class StreamWriter:
         self.idem_ttl = idem_ttl
         self.rejected_maxlen = rejected_maxlen
         self._script = client.register_script(_ACCEPT_LUA)
+        self._fixed_keys = [keys.refs(k) for k in REF_KINDS]
 
     def append(
         self,
-        items: Sequence[tuple[str, str, str, str | None, str] | tuple[str, str, str, str | None, str, str]],
+        items: Sequence[Item | tuple],
         rejections: Sequence[Rejection] = (),
         *,
         rejected_at: str = "",
         now: float | None = None,
-    ) -> list[Outcome]:
-        """items: (event id, fingerprint, source, idempotency key or None, encoded record[, event type]).
+    ) -> list[Outcome] | Misses:
+        """Keep `rejections`, then dedupe and append `items` (Item, or a tuple
+        (id, fingerprint, source, idempotency key, record[, event type]) for no reference check).
 
-        Rejections are kept and counted in the same round trip."""
+        Returns one Outcome per item, or Misses when a reference check failed (then nothing was written)."""
         if not items and not rejections:
             return []
         keys: list[str] = [self.keys.stream, self.keys.stats(stats_bucket(now)), self.keys.rejected_stream]
+        keys += self._fixed_keys
         args: list[Any] = [
             self.fp_ttl,
             self.idem_ttl,
@@ -177,12 +224,23 @@ class StreamWriter:
                 r.stage,
             )
         for item in items:
-            event_id, fp, source, idem, payload = item[:5]
-            event_type = item[5] if len(item) > 5 else ""
-            keys.append(self.keys.fingerprint(fp))
-            keys.append(self.keys.idempotency(source, idem) if idem else "")
-            args += (event_id, payload, f"{source}{STAT_SEP}{event_type}")
+            if not isinstance(item, Item):
+                item = Item(*item)
+            keys.append(self.keys.fingerprint(item.fingerprint))
+            keys.append(self.keys.idempotency(item.source, item.idempotency_key) if item.idempotency_key else "")
+            kind = REF_KINDS.index(item.entity_kind) + 1 if item.entity_ref and item.entity_kind else 0
+            args += (
+                item.id,
+                item.record,
+                f"{item.source}{STAT_SEP}{item.event_type}",
+                item.actor_ref or "",
+                kind,
+                item.entity_ref if kind else "",
+            )
         raw = self._script(keys=keys, args=args)
+        if raw and _s(raw[0]) == "miss":
+            pairs = raw[1:]
+            return Misses({int(pairs[j]) - 1: tuple(_s(pairs[j + 1]).split(",")) for j in range(0, len(pairs), 2)})
         return [Outcome(_s(r[0]), _s(r[1]), _s(r[2])) for r in raw]
 
 

@@ -1,0 +1,50 @@
+"""gunicorn settings for the collector: `gunicorn -c gunicorn.conf.py ingest_api.wsgi:app`.
+
+Workers, threads, bind and the graceful timeout come from analytics.config.Settings (GUNICORN_*).
+On SIGTERM the arbiter stops accepting, lets each worker finish its in-flight requests (up to
+graceful_timeout) and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from analytics.config import Settings
+
+_settings = Settings.from_env()
+
+bind = _settings.gunicorn_bind
+workers = _settings.gunicorn_workers
+threads = _settings.gunicorn_threads
+worker_class = "gthread" if threads > 1 else "sync"
+graceful_timeout = _settings.gunicorn_graceful_timeout
+timeout = max(30, graceful_timeout + 5)
+keepalive = 5
+backlog = 2048
+accesslog = None  # per-request log lines cost throughput; /metrics counts requests
+errorlog = "-"
+loglevel = "info"
+preload_app = False  # each worker opens its own Redis/Postgres connections after the fork
+
+# Several workers: Prometheus counters go through files so /metrics sums every worker.
+_multiproc_dir = _settings.prometheus_multiproc_dir
+_own_multiproc_dir = None
+if _multiproc_dir is None and workers > 1:
+    _own_multiproc_dir = tempfile.mkdtemp(prefix="collector-prom-")
+    _multiproc_dir = _own_multiproc_dir
+    # prometheus_client reads this variable itself when a worker first imports it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
+
+
+def child_exit(server, worker) -> None:
+    if _multiproc_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, _multiproc_dir)
+
+
+def on_exit(server) -> None:
+    if _own_multiproc_dir:
+        shutil.rmtree(_own_multiproc_dir, ignore_errors=True)

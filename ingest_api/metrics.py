@@ -1,0 +1,78 @@
+"""GET /metrics (Prometheus text): requests, events by outcome and reason, latency histogram.
+
+Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py does) so every
+worker's counts are summed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+bp = Blueprint("metrics", __name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self, multiproc_dir: str | None = None):
+        self.multiproc_dir = multiproc_dir
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "collector_requests_total",
+            "HTTP requests by endpoint, method and status",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "collector_events_total",
+            "Events by outcome (accepted, duplicate, rejected) and reason",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "collector_request_duration_seconds",
+            "Request latency by endpoint",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def count_results(self, results: Iterable) -> None:
+        for (status, reason), n in Tally((r.status, r.reason or "") for r in results).items():
+            self.events.labels(status, reason).inc(n)
+
+    def render(self) -> bytes:
+        if self.multiproc_dir:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self.multiproc_dir)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def install(app: Flask, metrics: Metrics) -> None:
+    app.extensions["analytics.metrics"] = metrics
+
+    @app.before_request
+    def _start() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        t0 = g.get("t0")
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        if t0 is not None:
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
+        return response
+
+
+@bp.get("/metrics")
+def metrics_text():
+    metrics: Metrics = current_app.extensions["analytics.metrics"]
+    return Response(metrics.render(), content_type=CONTENT_TYPE_LATEST)
