@@ -89,7 +89,11 @@ def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
     assert per_hour[seeded.backlog_hour] == seeded.backlog_waiting
 
     n = body["nightlyDedup"]
-    assert n["ok"] and n["last"]["stats"] == {"scanned": seeded.nightly_scanned, "marked": seeded.nightly_marked}
+    assert n["ok"] and n["last"]["job"] == "dedup"
+    assert (n["last"]["stats"]["scanned"], n["last"]["stats"]["marked"]) == (
+        seeded.nightly_scanned,
+        seeded.nightly_marked,
+    )
     assert n["rate"] == pytest.approx(0.025)
 
     a = body["alerts"]

@@ -83,7 +83,7 @@ def api_server(settings, airflow_db, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(15)
+            proc.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
@@ -103,6 +103,8 @@ def browser():
 
 def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, db, redis_client, settings):
     from playwright.sync_api import expect
+
+    from analytics.dashboard import overview
 
     seeded = seed_dashboard(db, redis_client, settings)
     try:
@@ -155,6 +157,30 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         keys = Keys(settings.key_prefix, settings.stream_key)
         redis_client.hincrby(keys.stats(stats_bucket()), stat_field("accepted", "", "web", "asset_viewed"), 5)
         expect(page.locator('[data-figure="accepted"] .value')).to_have_text("75", timeout=10_000)
-        page.screenshot(path=str(ARTIFACTS / "dashboard-direct.png"), full_page=True)
+
+        # Stores down: each section says which one, the rest of the page stays.
+        dead = _free_port()
+        down = overview(
+            settings.with_overrides(
+                redis_url=f"redis://127.0.0.1:{dead}/0", database_url=f"postgresql://postgres@127.0.0.1:{dead}/x"
+            )
+        )
+        page.route("**/api/overview*", lambda route: route.fulfill(json=down))
+        expect(page.locator('[data-figure="accepted"] .value')).to_have_text("Redis unreachable", timeout=10_000)
+        expect(page.locator('[data-figure="lag"] .value')).to_have_text("Redis unreachable")
+        expect(page.locator("#collector .state")).to_contain_text("Redis unreachable")
+        expect(page.locator("#loads .state")).to_contain_text("PostgreSQL unreachable")
+        expect(page.locator("#alerts .state")).to_contain_text("PostgreSQL unreachable")
+        expect(page.locator("#firing-count")).to_be_hidden()
+        expect(page.locator("#alerts tbody tr")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-stores-down.png"), full_page=True)
+
+        # The dashboard API itself failing: the last figures stay, marked stale.
+        page.unroute("**/api/overview*")
+        page.route("**/api/overview*", lambda route: route.fulfill(status=502, body="bad gateway"))
+        expect(page.locator("#status")).to_contain_text(
+            "Refresh failed: Dashboard API answered HTTP 502", timeout=10_000
+        )
+        expect(page.locator("#status")).to_have_class(re.compile(r"\bstale\b"))
     finally:
         cleanup(db, seeded)

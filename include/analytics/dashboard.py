@@ -15,7 +15,7 @@ from analytics.config import Settings
 from analytics.sql import load_sql
 from analytics.stream import Keys
 
-NIGHTLY_DEDUP_JOB = "events_dedup_nightly"
+NIGHTLY_DEDUP_JOB = "dedup"  # analytics.dedup records its runs under this job name
 DEFAULT_DEDUP_THRESHOLD = 0.10
 DEFAULT_MONITOR_WINDOW_MINUTES = 15
 MAX_HOURS = 24
@@ -122,9 +122,19 @@ def nightly_dedup_section(conn: psycopg.Connection, settings: Settings, now: dat
         return {"last": None, "empty": "the nightly deduplication has not run yet"}
     last = rows[0]
     run_stats = last.get("stats") or {}
+    rate = run_stats.get("rate")
     scanned, marked = run_stats.get("scanned"), run_stats.get("marked")
-    rate = round(marked / scanned, 6) if isinstance(scanned, int) and isinstance(marked, int) and scanned else None
-    return {"last": last, "rate": rate, "ageSeconds": _age(now, last["finished_at"]), "empty": None}
+    if rate is None and isinstance(scanned, int) and isinstance(marked, int):
+        rate = round(marked / scanned, 6) if scanned else 0.0
+    threshold = float(getattr(settings, "monitor_nightly_dedup_rate_max", DEFAULT_DEDUP_THRESHOLD))
+    return {
+        "last": last,
+        "rate": rate,
+        "threshold": threshold,
+        "aboveThreshold": rate is not None and rate > threshold,
+        "ageSeconds": _age(now, last["finished_at"]),
+        "empty": None,
+    }
 
 
 def alerts_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:

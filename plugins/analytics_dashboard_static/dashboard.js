@@ -82,11 +82,12 @@
     return true;
   }
 
+  // An axis maximum of four equal integer steps of 1, 2 or 5 × 10^k.
   function niceMax(v) {
-    if (v <= 4) return 4;
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var m = [1, 2, 2.5, 5, 10].find(function (f) { return f * p >= v; });
-    return m * p;
+    var raw = Math.max(1, v / 4);
+    var p = Math.pow(10, Math.floor(Math.log10(raw)));
+    var step = [1, 2, 5, 10].map(function (f) { return f * p; }).find(function (s) { return s >= raw; });
+    return 4 * step;
   }
 
   function lineChart(node, series) {
@@ -153,6 +154,7 @@
     var root = $("#collector");
     if (!sectionState(root, c, c && c.empty)) {
       ["accepted", "duplicates", "rejected", "dedup-rate"].forEach(function (f) { figure(f, c && c.error ? c.error : "–", "", "error"); });
+      $('[data-figure="dedup-rate"] .meter .fill').style.width = "0";
       lineChart($("#chart"), []);
       return;
     }
@@ -225,9 +227,13 @@
       ["Scanned", num(st.scanned)],
       ["Marked duplicate", num(st.marked)],
       ["Rate", pct(n.rate)],
+      ["Alert above", pct(n.threshold)],
+      ["Duration", st.duration_ms == null ? "–" : dur(st.duration_ms / 1000)],
       ["Run", n.last.run_id || "–"],
     ];
     rows.forEach(function (r) { dl.appendChild(el("dt", { text: r[0] })); dl.appendChild(el("dd", { text: r[1], "data-field": r[0] })); });
+    var rate = $('dd[data-field="Rate"]', dl);
+    if (n.aboveThreshold) rate.classList.add("over");
   }
 
   function renderAlerts(a) {

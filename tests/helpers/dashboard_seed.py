@@ -91,7 +91,16 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
                 now - timedelta(hours=2),
                 now - timedelta(minutes=5),
                 now - timedelta(minutes=4),
-                Jsonb({"scanned": out.nightly_scanned, "marked": out.nightly_marked}),
+                Jsonb(
+                    {  # the shape analytics.dedup.DedupResult.as_dict() records
+                        "scanned": out.nightly_scanned,
+                        "candidates": 1_500,
+                        "marked": out.nightly_marked,
+                        "rule": "same-type-actor-session-entity-within-1000ms-of-kept",
+                        "duration_ms": 310,
+                        "rate": 0.025,
+                    }
+                ),
             ),
         ).fetchone()[0]
     ]
