@@ -229,3 +229,15 @@ def test_a_forked_child_gets_its_own_sender(settings, redis_client):
         assert proc.returncode == 0, proc.stderr
         assert sorted(gate.events_per_request()) == [1, 2]
     assert len(redis_client.xrange(settings.stream_key)) == 3
+
+
+def test_429_is_retried_after_the_servers_retry_after(settings):
+    with live_collector(settings) as (url, gate):
+        gate.status_once, gate.retry_after = 429, "1"
+        c = Client(url, backoff_base=0.01, handle_sigterm=False)
+        c.track(_raw(4))
+        t0 = time.monotonic()
+        assert c.flush(timeout=10)
+        assert len(gate.requests) == 2 and c.stats.retries == 1 and c.stats.accepted == 1
+        assert 1.0 <= time.monotonic() - t0 < 5  # waited as told, not the 10 ms backoff
+        c.shutdown()

@@ -22,6 +22,7 @@ class Gate:
     fail_next: int = 0  # answer 503 without touching the collector
     lose_next: int = 0  # let the collector store the events, then answer 502 as a broken proxy would
     status_once: int | None = None  # answer this status once, collector untouched
+    retry_after: str | None = None  # Retry-After header on injected answers
     hold: threading.Event | None = None  # block each request until set
     entered: threading.Event = field(default_factory=threading.Event)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -43,9 +44,11 @@ class Gate:
         if self.hold is not None:
             self.hold.wait(10)
         if fail:
-            return _reply(start_response, "503 Service Unavailable", {"code": "unavailable", "message": "injected"})
+            return _reply(
+                start_response, "503 Service Unavailable", {"code": "unavailable", "message": "injected"}, self
+            )
         if status is not None:
-            return _reply(start_response, f"{status} Injected", {"code": "injected", "message": "injected"})
+            return _reply(start_response, f"{status} Injected", {"code": "injected", "message": "injected"}, self)
         if lose:
             body = b"".join(self.app(environ, lambda *a, **k: None))
             assert body  # the collector did answer; the answer is what gets lost
@@ -69,9 +72,12 @@ def _decode(environ, raw: bytes) -> Any:
         return None
 
 
-def _reply(start_response, status: str, body: dict[str, str]):
+def _reply(start_response, status: str, body: dict[str, str], gate: Gate | None = None):
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    if gate is not None and gate.retry_after is not None:
+        headers.append(("Retry-After", gate.retry_after))
+    start_response(status, headers)
     return [data]
 
 
