@@ -241,3 +241,18 @@ def test_429_is_retried_after_the_servers_retry_after(settings):
         assert len(gate.requests) == 2 and c.stats.retries == 1 and c.stats.accepted == 1
         assert 1.0 <= time.monotonic() - t0 < 5  # waited as told, not the 10 ms backoff
         c.shutdown()
+
+
+def test_write_key_is_sent_and_a_wrong_one_is_not_retried(settings):
+    errors = []
+    with live_collector(settings.with_overrides(write_keys=("wk_client",))) as (url, gate):
+        good = Client(url, "wk_client", handle_sigterm=False)
+        good.track(_raw(5))
+        assert good.flush(timeout=5) and good.stats.accepted == 1
+        assert gate.requests[0]["headers"]["X-Write-Key"] == "wk_client"
+        bad = Client(url, "wk_wrong", handle_sigterm=False, on_error=lambda reason, ev, detail: errors.append(reason))
+        bad.track(_raw(6))
+        assert bad.flush(timeout=5)
+        assert (bad.stats.failed, bad.stats.retries, errors) == (1, 0, ["unauthorized"])
+        good.shutdown()
+        bad.shutdown()
