@@ -51,7 +51,7 @@ def _body() -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "schema", "body must be a JSON object")
+        raise ApiError(400, "schema", "body must be a JSON object", refused=True)
     return body
 
 
@@ -93,7 +93,10 @@ def _authorise(body: dict[str, Any]) -> None:
     given = write_key_of(body)
     if given is None:
         raise ApiError(401, "unauthorized", "missing write key (body writeKey, Basic auth or X-Write-Key)")
-    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+    ok = False
+    for key in keys:  # no early exit: timing does not tell which key came close
+        ok |= hmac.compare_digest(given.encode(), key.encode())
+    if not ok:
         raise ApiError(401, "unauthorized", "unknown write key")
 
 
@@ -124,6 +127,8 @@ def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
     for start in range(0, len(mapped), CHUNK):
         # Events that do not validate are kept by the ingestor itself, under our stage.
         results += ingestor.ingest(mapped[start : start + CHUNK], received_at, user_agent, ip, stage=STAGE)
+    metrics = current_app.extensions["analytics.metrics"]
+    metrics.count_results(results + [Result("rejected", reason=reason) for _, reason, _ in unmapped])
     counts = {"accepted": 0, "duplicate": 0, "quarantined": len(unmapped)}
     for r in results:
         counts["quarantined" if r.status == "rejected" else r.status] += 1
@@ -136,7 +141,7 @@ def batch():
     _authorise(body)
     messages = body.get("batch")
     if not isinstance(messages, list):
-        raise ApiError(400, "schema", 'body must be {"batch": [...]}')
+        raise ApiError(400, "schema", 'body must be {"batch": [...]}', refused=True)
     return _process(messages, body.get("sentAt")), 200
 
 

@@ -116,6 +116,9 @@ def test_unmapped_invalid_and_unsupported_are_quarantined_with_200(client, setti
     props = next(r for r in rejected if r["reason"] == "props")
     assert "priceCents" in props["errors"] or "licenseType" in props["errors"]
     assert len(redis_client.xrange(settings.stream_key)) == 1
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'collector_events_total{outcome="rejected",reason="unmapped_event"} 1.0' in metrics
+    assert 'collector_events_total{outcome="accepted",reason=""} 1.0' in metrics
 
     run_load(settings.database_url, redis_client, loader_config(settings, time_budget_s=5.0, block_ms=50))
     kept = db.execute(
