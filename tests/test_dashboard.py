@@ -106,6 +106,28 @@ def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
     assert by_id[resolved_id]["logUrl"] == seeded.resolved_alert_log_url
 
 
+def test_figures_are_judged_against_the_monitor_thresholds(plugin_module, settings, seeded):
+    relaxed = _client(plugin_module, settings).get("/api/overview", headers=ADMIN).json()
+    assert not relaxed["stream"]["lagAboveThreshold"] and not relaxed["stream"]["pendingAboveThreshold"]
+    assert relaxed["loads"]["stale"] is False and relaxed["enrichment"]["aboveThreshold"] is False
+
+    tight = settings.with_overrides(
+        monitor_dedup_rate_max=0.2,
+        monitor_lag_max=4,
+        monitor_pending_age_max_seconds=60,
+        monitor_enrich_backlog_max=seeded.backlog_waiting - 1,
+    )
+    body = _client(plugin_module, tight).get("/api/overview", headers=ADMIN).json()
+    assert body["collector"]["dedupAboveThreshold"] is False  # 14.3 % is under 20 %
+    assert body["stream"]["lagAboveThreshold"] and body["stream"]["pendingAboveThreshold"]
+    assert body["enrichment"]["aboveThreshold"] is True
+    too_few = settings.with_overrides(monitor_min_checks=71)  # 70 checks: too small a sample to judge
+    assert (
+        _client(plugin_module, too_few).get("/api/overview", headers=ADMIN).json()["collector"]["dedupAboveThreshold"]
+        is False
+    )
+
+
 def test_empty_stores_say_so(plugin_module, settings):
     body = _client(plugin_module, settings).get("/api/overview", headers=ADMIN).json()
     assert body["collector"]["ok"] and body["collector"]["empty"] == "no events in the last hour"

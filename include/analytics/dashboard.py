@@ -16,8 +16,6 @@ from analytics.sql import load_sql
 from analytics.stream import Keys
 
 NIGHTLY_DEDUP_JOB = "dedup"  # analytics.dedup records its runs under this job name
-DEFAULT_DEDUP_THRESHOLD = 0.10
-DEFAULT_MONITOR_WINDOW_MINUTES = 15
 MAX_HOURS = 24
 RECENT_LOADS = 10
 RECENT_ALERTS = 20
@@ -64,10 +62,8 @@ def collector_section(client: redis.Redis, settings: Settings, hours: int, now: 
     keys = Keys(settings.key_prefix, settings.stream_key)
     at = now.timestamp()
     # The rate is judged over the monitor's window and minimum sample, as the monitor DAG judges it.
-    window_minutes = int(getattr(settings, "monitor_window_minutes", DEFAULT_MONITOR_WINDOW_MINUTES))
-    min_checks = int(getattr(settings, "monitor_min_checks", 0))
-    threshold = float(getattr(settings, "monitor_dedup_rate_max", DEFAULT_DEDUP_THRESHOLD))
-    monitored = stats.collector_summary(client, keys, window_minutes * 60, at)
+    threshold, min_checks = settings.monitor_dedup_rate_max, settings.monitor_min_checks
+    monitored = stats.collector_summary(client, keys, settings.monitor_window_minutes * 60, at)
     last_hour = stats.collector_summary(client, keys, 3600, at)
     return {
         "series": stats.collector_timeseries(client, keys, hours * 60, at),
@@ -81,19 +77,29 @@ def collector_section(client: redis.Redis, settings: Settings, hours: int, now: 
 
 
 def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> dict[str, Any]:
-    return stats.stream_health(client, settings.stream_key, settings.consumer_group, now.timestamp())
+    health = stats.stream_health(client, settings.stream_key, settings.consumer_group, now.timestamp())
+    age = health["oldestPendingAgeSeconds"]
+    return health | {
+        "lagMax": settings.monitor_lag_max,
+        "pendingAgeMaxSeconds": settings.monitor_pending_age_max_seconds,
+        "lagAboveThreshold": health["lag"] > settings.monitor_lag_max,
+        "pendingAboveThreshold": age is not None and age > settings.monitor_pending_age_max_seconds,
+    }
 
 
 def loads_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
     last = stats.last_load(conn)
     recent = _rows(conn, "dashboard/select_recent_loads", {"limit": RECENT_LOADS})
-    out: dict[str, Any] = {"last": _jsonable(last), "recent": recent, "empty": None}
+    stale_after = settings.monitor_load_stale_minutes * 60
+    out: dict[str, Any] = {"last": _jsonable(last), "recent": recent, "staleAfterSeconds": stale_after, "empty": None}
     if last is None:
         out["empty"] = "no load has run yet"
         out["sinceLastLoadSeconds"] = None
         out["dataFreshnessSeconds"] = None
+        out["stale"] = True
         return out
     out["sinceLastLoadSeconds"] = _age(now, last["finished_at"])
+    out["stale"] = out["sinceLastLoadSeconds"] > stale_after
     out["dataFreshnessSeconds"] = _age(now, last["max_received_at"])
     return out
 
@@ -112,6 +118,8 @@ def enrichment_section(conn: psycopg.Connection, settings: Settings, now: dateti
         "hours": BACKLOG_HOURS,
         "perHour": rows,
         "total": total,
+        "backlogMax": settings.monitor_enrich_backlog_max,
+        "aboveThreshold": total > settings.monitor_enrich_backlog_max,
         "empty": "nothing waiting for enrichment" if not total else None,
     }
 
@@ -126,7 +134,7 @@ def nightly_dedup_section(conn: psycopg.Connection, settings: Settings, now: dat
     scanned, marked = run_stats.get("scanned"), run_stats.get("marked")
     if rate is None and isinstance(scanned, int) and isinstance(marked, int):
         rate = round(marked / scanned, 6) if scanned else 0.0
-    threshold = float(getattr(settings, "monitor_nightly_dedup_rate_max", DEFAULT_DEDUP_THRESHOLD))
+    threshold = settings.monitor_nightly_dedup_rate_max
     return {
         "last": last,
         "rate": rate,

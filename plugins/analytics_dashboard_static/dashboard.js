@@ -183,8 +183,10 @@
       return;
     }
     figure("stream-length", num(s.length), s.stream);
-    figure("lag", num(s.lag), s.groupExists ? "not yet delivered to " + s.group : "consumer group " + s.group + " not created yet");
-    figure("oldest-pending", s.pending ? dur(s.oldestPendingAgeSeconds) : "none", num(s.pending) + " pending (delivered, not acked)");
+    figure("lag", num(s.lag), (s.groupExists ? "not yet delivered to " + s.group : "consumer group " + s.group + " not created yet") +
+      " · alert above " + num(s.lagMax), s.lagAboveThreshold ? "alert" : null);
+    figure("oldest-pending", s.pending ? dur(s.oldestPendingAgeSeconds) : "none",
+      num(s.pending) + " pending (delivered, not acked) · alert above " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null);
   }
 
   function renderLoads(l) {
@@ -192,9 +194,10 @@
     var body = $("tbody", root);
     while (body.firstChild) body.removeChild(body.firstChild);
     if (!sectionState(root, l, l && l.empty)) { figure("last-load", l && l.error ? l.error : "–", l && l.detail, "error"); return; }
-    if (!l.last) { figure("last-load", "never", "no load has run yet"); return; }
+    if (!l.last) { figure("last-load", "never", "no load has run yet", "alert"); return; }
     figure("last-load", dur(l.sinceLastLoadSeconds) + " ago",
-      num(l.last.inserted) + (l.last.inserted === 1 ? " row in " : " rows in ") + dur(l.last.duration_ms / 1000) + " · data " + dur(l.dataFreshnessSeconds) + " old");
+      num(l.last.inserted) + (l.last.inserted === 1 ? " row in " : " rows in ") + dur(l.last.duration_ms / 1000) + " · data " + dur(l.dataFreshnessSeconds) + " old",
+      l.stale ? "alert" : null);
     l.recent.forEach(function (r) {
       body.appendChild(el("tr", {}, [
         el("td", { text: when(r.finished_at) }),
@@ -210,7 +213,8 @@
   function renderEnrichment(e) {
     var root = $("#enrichment");
     var ok = sectionState(root, e, e && e.empty);
-    $(".total", root).textContent = ok ? num(e.total) + " events waiting, last " + e.hours + " h" : "";
+    $(".total", root).textContent = ok ? num(e.total) + " events waiting, last " + e.hours + " h · alert above " + num(e.backlogMax) : "";
+    $(".total", root).classList.toggle("over", !!(ok && e.aboveThreshold));
     $(".total", root).dataset.total = ok ? String(e.total) : "";
     barChart($("#backlog"), ok ? e.perHour : []);
   }
