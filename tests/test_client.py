@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -181,6 +182,13 @@ def test_sync_mode_delivers_before_returning(settings, redis_client):
         gate.fail_next = 5
         with pytest.raises(DeliveryError, match="retries_exhausted"):
             c.track(_raw(3))
+        gate.fail_next = 0
+        # Age limits are the collector's to judge (a backfill source may send old events); a datetime is fine.
+        old = datetime.now(UTC) - timedelta(days=30)
+        c.track({**_raw(7), "source": "backfill", "occurredAt": old})
+        with pytest.raises(DeliveryError, match="rejected"):
+            c.track({**_raw(8), "occurredAt": old})
+        assert redis_client.xlen(settings.stream_key) == 2
 
 
 @pytest.mark.parametrize("ending", ["exit", "sigterm"])

@@ -144,7 +144,8 @@ class Client:
         Raises EventRejected for a shape the collector would reject."""
         event = dict(event)
         event.setdefault("idempotencyKey", uuid.uuid4().hex)
-        event.setdefault("occurredAt", _now())
+        occurred = event.get("occurredAt") or _now()
+        event["occurredAt"] = occurred.isoformat() if isinstance(occurred, datetime) else occurred
         validate_event(event)
         if self.sync_mode:
             self._deliver([event], raise_errors=True)

@@ -7,10 +7,10 @@ A shape the collector would reject (unknown field, wrong props, entity of the wr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from analytics.events import EventRejected, normalise, now_utc, parse_event
+from analytics.events import EventRejected, Rules, normalise, now_utc, parse_event
 
 if TYPE_CHECKING:
     from analytics_client.client import Client
@@ -28,9 +28,13 @@ __all__ = [
 ]
 
 
+# Shape only: how old or early an event may be is the collector's configuration, judged when it arrives.
+_SHAPE_ONLY = Rules(max_age=timedelta(days=36_500), max_future=timedelta(days=36_500))
+
+
 def validate_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Run the collector's schema, business-rule and props checks on `event`; return it unchanged."""
-    normalise(parse_event(event), received_at=now_utc())
+    """Run the collector's schema, entity and props checks on `event`; return it unchanged."""
+    normalise(parse_event(event), received_at=now_utc(), rules=_SHAPE_ONLY)
     return event
 
 
