@@ -23,6 +23,8 @@ def _json_body() -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "body is nested too deeply") from None
 
 
 def client_ip() -> str | None:

@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.config import Settings
-from analytics.events import EventRejected, Rules, encode, fingerprint, new_event_id, normalise, parse_event
+from analytics.events import (
+    MAX_PROPS_DEPTH,
+    EventRejected,
+    FieldError,
+    Rules,
+    encode,
+    fingerprint,
+    new_event_id,
+    normalise,
+    parse_event,
+)
 from analytics.refs import RefCache
 from analytics.registry import EVENT_TYPES
 from analytics.stream import Item, Misses, Outcome, Rejection, StreamWriter
@@ -61,8 +71,8 @@ def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -
     """What is kept of a rejected item: bounded payload and errors, raw source/type, low-cardinality stat labels."""
     try:
         payload = raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError):
-        payload = repr(raw)
+    except (TypeError, ValueError, RecursionError):
+        payload = f"<not serialisable: {type(raw).__name__}>"
     data = payload.encode("utf-8", "replace")
     if len(data) > MAX_REJECTED_PAYLOAD_BYTES:
         payload = data[:MAX_REJECTED_PAYLOAD_BYTES].decode("utf-8", "ignore")
@@ -81,6 +91,20 @@ def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -
         stat_source=src if _SOURCE_RE.match(src) else "",
         stat_event_type=etype if etype in EVENT_TYPES else "",
     )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Iterative, so a hostile nesting cannot exhaust the stack."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
 
 
 def _item(record: dict[str, Any], check_refs: bool) -> Item:
@@ -123,6 +147,8 @@ class Ingestor:
 
     def prepare(self, raw: Any, received_at: datetime, user_agent: str | None, ip: str | None) -> dict[str, Any]:
         """Validate one raw event and return the stream record; raises EventRejected."""
+        if _deeper_than(raw, MAX_PROPS_DEPTH + 2):
+            raise EventRejected("schema", [FieldError("body", "max_depth", "nested too deeply")])
         event = parse_event(raw)
         record = normalise(event, received_at=received_at, rules=self.rules, user_agent=user_agent, ip_address=ip)
         record["id"] = new_event_id()

@@ -20,7 +20,9 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """start() / stop() a private redis-server (no persistence) on one port that stays the same across restarts."""
+    """start() / stop() a private redis-server on one port that stays the same across restarts.
+
+    AOF with fsync always, as in production, so a restart shows exactly what was acknowledged."""
 
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
@@ -33,8 +35,8 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", self.dir],
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self.dir]
+            + ["--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "local"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
