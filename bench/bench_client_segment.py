@@ -1,7 +1,7 @@
 """Client library and Segment endpoint throughput, against raw batch posts measured in the same run.
 
 Runs the collector under gunicorn on a free port (fresh database, own Redis prefix), then sends N events
-four ways and prints events/s and the ratio to the baseline:
+four ways (interleaved, 3 rounds) and prints the median events/s and the ratio to the baseline:
   baseline   pre-serialised `POST /v1/track/batch` bodies of 50 events over one keep-alive session
   client     analytics_client.Client (background thread, validation per event, 50 per request)
   segment    segment-analytics-python → /segment/v1/batch (100 per request)
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from analytics.seed import seed  # noqa: E402
 from analytics_client import Client  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+REPEATS = 3
 
 
 def _free_port() -> int:
@@ -145,20 +147,27 @@ def main() -> None:
     try:
         _wait_ready(url)
         baseline(url, "warm")  # fills the reference cache and warms both workers
-        figures = {
-            "baseline": baseline(url, "b"),
-            "client": None,
-            "segment": sdk(url, "s", "segment"),
-            "rudder": sdk(url, "r", "rudder"),
-        }
-        figures["client"], enqueue = client(url, "c")
+        runs: dict[str, list[float]] = {name: [] for name in ("baseline", "client", "segment", "rudder")}
+        enqueue: list[float] = []
+        for rep in range(REPEATS):  # interleaved, so a noisy neighbour hits every method alike
+            runs["baseline"].append(baseline(url, f"b{rep}"))
+            elapsed, t_enqueue = client(url, f"c{rep}")
+            runs["client"].append(elapsed)
+            enqueue.append(t_enqueue)
+            runs["segment"].append(sdk(url, f"s{rep}", "segment"))
+            runs["rudder"].append(sdk(url, f"r{rep}", "rudder"))
         stored = r.xlen(f"{prefix}:events")
-        assert stored == 5 * N, f"stream holds {stored}, expected {5 * N}"
-        print(f"N={N} events per method; collector: gunicorn -w 2; Redis and Postgres local; {os.cpu_count()} CPUs")
-        print(f"{'method':<10} {'seconds':>8} {'events/s':>9} {'vs baseline':>12}")
-        for name, secs in figures.items():
-            print(f"{name:<10} {secs:>8.2f} {N / secs:>9.0f} {figures['baseline'] / secs:>11.2f}x")
-        print(f"Client.track() caller-side cost: {enqueue / N * 1e6:.0f} µs/event (validation + enqueue)")
+        assert stored == (1 + 4 * REPEATS) * N, f"stream holds {stored}, expected {(1 + 4 * REPEATS) * N}"
+        base = statistics.median(runs["baseline"])
+        print(f"N={N} events per method, median of {REPEATS}; collector: gunicorn -w 2; {os.cpu_count()} CPUs")
+        print(f"{'method':<10} {'seconds':>8} {'events/s':>9} {'vs baseline':>12}  {'range events/s':>16}")
+        for name, times in runs.items():
+            secs = statistics.median(times)
+            spread = f"{N / max(times):.0f}-{N / min(times):.0f}"
+            print(f"{name:<10} {secs:>8.2f} {N / secs:>9.0f} {base / secs:>11.2f}x  {spread:>16}")
+        print(
+            f"Client.track() caller-side cost: {statistics.median(enqueue) / N * 1e6:.0f} µs/event (validation + enqueue)"
+        )
     finally:
         server.terminate()
         server.wait(10)
