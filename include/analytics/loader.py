@@ -12,11 +12,12 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 import redis
 from psycopg.types.json import Jsonb
@@ -51,7 +52,11 @@ COLUMNS = (
 _HEAD = COLUMNS[1:12]  # the record's scalar keys before props/attribution
 _TAIL = COLUMNS[14:18]
 _RECEIVED_AT = COLUMNS.index("received_at")
+_SOURCE = COLUMNS.index("source")
+_TEXT_TYPES = frozenset((str, type(None)))
+_KEY = COLUMNS.index("idempotency_key")
 COPY_STAGE = f"COPY events_stage ({', '.join(COLUMNS)}) FROM STDIN"
+COPY_EVENTS = f"COPY analytics.events ({', '.join(COLUMNS)}) FROM STDIN"
 
 # Errors a row's content can cause; anything else (connection lost, missing table) fails the run.
 ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
@@ -114,25 +119,37 @@ def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
     if raw is None:
         raise Unloadable("unparseable", "entry has no 'e' field")
     try:
-        rec = json.loads(raw)
-    except ValueError as exc:
-        raise Unloadable("unparseable", f"payload is not JSON: {exc}") from None
-    if not isinstance(rec, dict):
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses a few valid documents (integers beyond 64 bits)
+            rec = json.loads(raw)
+        except ValueError as exc:
+            raise Unloadable("unparseable", f"payload is not JSON: {exc}") from None
+    if type(rec) is not dict:
         raise Unloadable("unparseable", "payload is not a JSON object")
     event_id = fields.get(b"id")
     get = rec.get
     row = (
         event_id.decode() if event_id else get("id"),
         *[get(k) for k in _HEAD],
-        json.dumps(get("props") or {}),
-        json.dumps(get("attribution") or {}),
+        _json(get("props")),
+        _json(get("attribution")),
         *[get(k) for k in _TAIL],
         stream_id,
     )
-    for name, value in zip(COLUMNS, row, strict=True):
-        if value is not None and type(value) is not str:
-            raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
+    if not _TEXT_TYPES.issuperset(map(type, row)):
+        name, value = next((c, v) for c, v in zip(COLUMNS, row, strict=True) if type(v) not in _TEXT_TYPES)
+        raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
     return row
+
+
+def _json(value: Any) -> str:
+    if not value:
+        return "{}"
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def write_rows(conn: psycopg.Connection, rows: Sequence[tuple], *, dirty: bool = False) -> tuple[int, list]:
@@ -156,6 +173,46 @@ def write_rows(conn: psycopg.Connection, rows: Sequence[tuple], *, dirty: bool =
     left, bad_left = write_rows(conn, rows[:mid], dirty=True)
     right, bad_right = write_rows(conn, rows[mid:], dirty=True)
     return left + right, bad_left + bad_right
+
+
+def copy_new_rows(conn: psycopg.Connection, rows: Iterable[tuple]) -> tuple[int, int] | None:
+    """COPY entries never delivered before straight into analytics.events (no staging), decoding them
+    while Postgres ingests the previous ones. Returns (inserted, dropped as idempotency-key duplicates),
+    or None when a row conflicts or is bad: then nothing was written and the caller takes the staged
+    path (ON CONFLICT, bad rows isolated)."""
+    keyed: list[tuple] = []
+    try:
+        with conn.transaction():
+            written = 0
+            with conn.cursor().copy(COPY_EVENTS) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    written += 1
+                    if row[_KEY] is not None:
+                        keyed.append(row)
+            if not keyed:
+                return written, 0
+            owners = {
+                (source, key): owner
+                for source, key, owner in conn.execute(
+                    load_sql("load/claim_batch_idempotency_keys"),
+                    {
+                        "sources": [r[_SOURCE] for r in keyed],
+                        "keys": [r[_KEY] for r in keyed],
+                        "ids": [r[0] for r in keyed],
+                        "received_at": [r[_RECEIVED_AT] for r in keyed],
+                    },
+                )
+            }
+            losers = [r for r in keyed if owners.get((r[_SOURCE], r[_KEY])) != r[0]]
+            if losers:
+                conn.execute(
+                    load_sql("load/delete_events"),
+                    {"ids": [r[0] for r in losers], "received_at": [r[_RECEIVED_AT] for r in losers]},
+                )
+            return written - len(losers), len(losers)
+    except ROW_ERRORS:
+        return None
 
 
 def _rejection(stream_id: str, fields: dict[bytes, bytes], reason: str, message: str) -> dict[str, Any]:
@@ -186,24 +243,44 @@ def _text(value: Any) -> str | None:
 
 
 def load_batch(
-    conn: psycopg.Connection, entries: Sequence[Entry], stats: LoadStats, after_commit: Hook | None = None
+    conn: psycopg.Connection,
+    entries: Sequence[Entry],
+    stats: LoadStats,
+    after_commit: Hook | None = None,
+    *,
+    fresh: bool = False,
 ) -> list[bytes]:
-    """Load one batch in one transaction; returns the ids to acknowledge (all of them, once committed)."""
+    """Load one batch in one transaction; returns the ids to acknowledge (all of them, once committed).
+
+    `fresh`: the entries come from a `>` read (never delivered before), so a direct COPY is tried first."""
     rows: list[tuple] = []
     rejects: list[dict[str, Any]] = []
     by_id: dict[str, dict[bytes, bytes]] = {}
-    for sid_b, fields in entries:
-        sid = sid_b.decode()
-        if not fields:
-            rejects.append(_rejection(sid, {}, "entry_deleted", "entry deleted from the stream before it loaded"))
-            continue
-        try:
-            rows.append(decode_entry(sid, fields))
+
+    def decoded() -> Iterator[tuple]:
+        for sid_b, fields in entries:
+            sid = sid_b.decode()
+            if not fields:
+                rejects.append(_rejection(sid, {}, "entry_deleted", "entry deleted from the stream before it loaded"))
+                continue
+            try:
+                row = decode_entry(sid, fields)
+            except Unloadable as exc:
+                rejects.append(_rejection(sid, fields, exc.reason, str(exc)))
+                continue
+            rows.append(row)
             by_id[sid] = fields
-        except Unloadable as exc:
-            rejects.append(_rejection(sid, fields, exc.reason, str(exc)))
+            yield row
+
+    pending = decoded()
     with conn.transaction():
-        inserted, bad = write_rows(conn, rows) if rows else (0, [])
+        direct = copy_new_rows(conn, pending) if fresh else None
+        for _ in pending:  # the rest, when the direct COPY stopped early (or was not tried)
+            pass
+        if direct is not None:
+            inserted, bad = direct[0], []
+        else:
+            inserted, bad = write_rows(conn, rows) if rows else (0, [])
         rejects += [_rejection(row[-1], by_id[row[-1]], "invalid", error) for row, error in bad]
         if rejects:
             conn.cursor().executemany(load_sql("load/insert_rejected_event"), rejects)
@@ -215,9 +292,9 @@ def load_batch(
     stats.rejected += len(rejects)
     stats.already_present += len(rows) - len(bad) - inserted
     stats.batches += 1
-    good = [row[_RECEIVED_AT] for row in rows if row[_RECEIVED_AT]]
-    if good and (stats.max_received_at is None or max(good) > stats.max_received_at):
-        stats.max_received_at = max(good)
+    latest = max((row[_RECEIVED_AT] for row in rows if row[_RECEIVED_AT]), default=None)
+    if latest and (stats.max_received_at is None or latest > stats.max_received_at):
+        stats.max_received_at = latest
     return ids
 
 
@@ -288,15 +365,16 @@ def run_load(
         conn.execute(load_sql("load/create_stage"))
         conn.commit()
         stats.collector_rejections = copy_collector_rejections(conn, client, cfg, deadline)
-        for entries, reclaimed in stream_ops.read_batches(
+        for entries, kind in stream_ops.read_batches(
             client, cfg.stream, cfg.group, cfg.consumer, batch_size=cfg.batch_size,
             reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline, follow_until=follow_until,
             block_ms=cfg.block_ms,
         ):  # fmt: skip
-            ids = load_batch(conn, entries, stats, after_commit)
+            ids = load_batch(conn, entries, stats, after_commit, fresh=kind == "new")
             # Only after the commit: a crash before this line replays the batch, which inserts nothing twice.
             client.xack(cfg.stream, cfg.group, *ids)
-            stats.reclaimed += reclaimed
+            if kind == "reclaimed":
+                stats.reclaimed += len(entries)
         stats.trimmed = sum(stream_ops.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
         stats.watermark = stream_ops.watermark(
             client, (cfg.stream, cfg.rejected_stream), cfg.group, cfg.watermark_margin_ms

@@ -30,8 +30,8 @@ def read_batches(
     deadline: float,
     follow_until: float = 0.0,
     block_ms: int = 1000,
-) -> Iterator[tuple[list[Entry], int]]:
-    """Yield (entries, how many were reclaimed): first entries a dead consumer left pending (XAUTOCLAIM),
+) -> Iterator[tuple[list[Entry], str]]:
+    """Yield (entries, "reclaimed" | "pending" | "new"): first entries a dead consumer left pending (XAUTOCLAIM),
     then this consumer's own pending ones, then new ones until the stream is empty — or, while
     `follow_until` (monotonic) is ahead, blocking for new ones. Stops at `deadline`.
 
@@ -42,20 +42,20 @@ def read_batches(
         # Entries deleted while pending were dropped from the group by Redis: report them, fields empty.
         batch = list(claimed) + [(sid, {}) for sid in deleted]
         if batch:
-            yield batch, len(batch)
+            yield batch, "reclaimed"
         if cursor in (b"0-0", "0-0"):
             break
     while time.monotonic() < deadline:
         entries = _entries(client.xreadgroup(group, consumer, {stream: "0"}, count=batch_size))
         if not entries:
             break
-        yield entries, 0
+        yield entries, "pending"
     while (now := time.monotonic()) < deadline:
         following = now < follow_until
         block = max(1, min(block_ms, int((deadline - now) * 1000))) if following else None
         entries = _entries(client.xreadgroup(group, consumer, {stream: ">"}, count=batch_size, block=block))
         if entries:
-            yield entries, 0
+            yield entries, "new"
         elif not following:
             break
 

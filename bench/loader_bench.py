@@ -1,0 +1,243 @@
+"""Loader throughput against a raw psycopg COPY of the same rows, side by side, plus freshness.
+
+    .venv/bin/python bench/loader_bench.py [--events 50000] [--rounds 3] [--rate 1000] [--seconds 20]
+
+Uses a scratch database (created, migrated, dropped) on DATABASE_URL's server and scratch Redis keys.
+Throughput: per round, the same N rows go (a) through `COPY analytics.events FROM STDIN` with psycopg's
+write_row — the baseline — and (b) through the loader from the Redis stream (XREADGROUP, decode, COPY into
+staging, INSERT … ON CONFLICT, commit, XACK). Tables truncated before each; medians reported.
+Freshness: a separate process appends at a steady rate while one loader run follows the stream; latency is
+commit time − the entry's stream id time (Redis' clock at XADD, which is when the collector answers 202).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from analytics.config import get_settings
+from analytics.db import connect, drop_database, ensure_database
+from analytics.events import encode, fingerprint, new_event_id, normalise, parse_event
+from analytics.loader import COLUMNS, COPY_STAGE, LoaderConfig, decode_entry, run_load, write_rows
+from analytics.migrate import migrate
+
+TYPES = [
+    ("asset_viewed", "asset", "ast", {"viewDurationMs": 1200}),
+    ("asset_downloaded", "asset", "ast", {"format": "jpg"}),
+    ("license_viewed", "license", "lic", {"viewDurationMs": 300}),
+    ("project_created", "project", "prj", {}),
+]
+
+
+def make_entry(i: int, received_at: datetime | None = None) -> tuple[str, str]:
+    event_type, entity_type, prefix, props = TYPES[i % len(TYPES)]
+    received_at = received_at or datetime.now(UTC)
+    raw = {
+        "eventType": event_type,
+        "source": "web",
+        "actorId": f"usr_{i % 50 + 1:03d}",
+        "entityId": f"{prefix}_{i % 20 + 1:03d}",
+        "entityType": entity_type,
+        "sessionId": f"s-{i % 997}",
+        "props": props,
+        "attribution": {"utmSource": "newsletter", "utmMedium": "email", "landingPage": "https://example.com/a"},
+    }
+    if i % 10 == 0:
+        raw["idempotencyKey"] = f"k-{uuid.uuid4().hex}"
+    rec = normalise(
+        parse_event(raw), received_at=received_at, user_agent="Mozilla/5.0 (X11; Linux x86_64)", ip_address="10.1.2.3"
+    )
+    rec["id"] = new_event_id()
+    rec["received_at"] = received_at.isoformat().replace("+00:00", "Z")
+    rec["fingerprint"] = fingerprint(rec)
+    return rec["id"], encode(rec)
+
+
+def _truncate(dsn: str) -> None:
+    with connect(dsn) as conn:
+        conn.execute("TRUNCATE analytics.events, analytics.idempotency_keys, analytics.load_runs")
+        conn.commit()
+
+
+def _xadd(client: redis.Redis, stream: str, entries: list[tuple[str, str]]) -> None:
+    for start in range(0, len(entries), 2000):
+        pipe = client.pipeline(transaction=False)
+        for event_id, payload in entries[start : start + 2000]:
+            pipe.xadd(stream, {"id": event_id, "e": payload})
+        pipe.execute()
+
+
+def raw_copy(dsn: str, rows: list[tuple]) -> float:
+    _truncate(dsn)
+    with connect(dsn) as conn:
+        t = time.perf_counter()
+        with conn.cursor().copy(f"COPY analytics.events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - t
+
+
+def loader(dsn: str, client: redis.Redis, cfg: LoaderConfig, entries: list[tuple[str, str]]) -> float:
+    _truncate(dsn)
+    client.delete(cfg.stream, cfg.rejected_stream)
+    _xadd(client, cfg.stream, entries)
+    t = time.perf_counter()
+    stats = run_load(dsn, client, cfg)
+    elapsed = time.perf_counter() - t
+    assert stats.inserted == len(entries), stats
+    return elapsed
+
+
+def profile(dsn: str, client: redis.Redis, stream: str, n: int) -> dict[str, float]:
+    """Where the loader's time goes, per stage, in µs per entry (one batch of n)."""
+    out: dict[str, float] = {}
+    entries = client.xrange(stream, count=n)
+    t = time.perf_counter()
+    client.xrange(stream, count=n)
+    out["redis read (XRANGE)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = [decode_entry(sid.decode(), f) for sid, f in entries]
+    out["JSON decode → row"] = time.perf_counter() - t
+    _truncate(dsn)
+    with connect(dsn) as conn:
+        conn.execute("CREATE TEMP TABLE events_stage (LIKE analytics.events INCLUDING DEFAULTS)")
+        t = time.perf_counter()
+        with conn.cursor().copy(COPY_STAGE) as copy:
+            for row in rows:
+                copy.write_row(row)
+        out["COPY stage, write_row"] = time.perf_counter() - t
+        conn.execute("TRUNCATE events_stage")
+        t = time.perf_counter()
+        text = "".join("\t".join(_text(v) for v in row) + "\n" for row in rows)
+        with conn.cursor().copy(COPY_STAGE) as copy:
+            copy.write(text)
+        out["COPY stage, text built in bulk"] = time.perf_counter() - t
+        conn.execute("DROP TABLE events_stage")
+        conn.commit()
+        conn.execute("CREATE TEMP TABLE events_stage (LIKE analytics.events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        conn.commit()
+        t = time.perf_counter()
+        with conn.transaction():
+            write_rows(conn, rows)
+        out["stage + claim keys + INSERT … ON CONFLICT + commit"] = time.perf_counter() - t
+    return {k: round(v / n * 1e6, 2) for k, v in out.items()}
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return "\\N"
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _produce(redis_url: str, stream: str, rate: int, seconds: float) -> None:
+    client = redis.Redis.from_url(redis_url)
+    tick = 0.05
+    per_tick = max(1, int(rate * tick))
+    start = time.monotonic()
+    i = 0
+    while (now := time.monotonic()) - start < seconds:
+        _xadd(client, stream, [make_entry(i + k) for k in range(per_tick)])
+        i += per_tick
+        time.sleep(max(0.0, start + (i / rate) - time.monotonic()))
+    del now
+
+
+def freshness(dsn: str, redis_url: str, cfg: LoaderConfig, rate: int, seconds: float) -> dict[str, float]:
+    client = redis.Redis.from_url(redis_url)
+    _truncate(dsn)
+    client.delete(cfg.stream, cfg.rejected_stream)
+    latencies: list[float] = []
+
+    def committed(ids: list[bytes]) -> None:
+        now_ms = time.time() * 1000
+        latencies.extend(now_ms - int(sid.split(b"-")[0]) for sid in ids)
+
+    producer = multiprocessing.get_context("spawn").Process(
+        target=_produce, args=(redis_url, cfg.stream, rate, seconds)
+    )
+    producer.start()
+    follow = LoaderConfig(**{**cfg.__dict__, "follow_s": seconds + 2, "time_budget_s": seconds + 5})
+    stats = run_load(dsn, client, follow, after_commit=committed)
+    producer.join()
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "events": len(latencies),
+        "offered_rate_per_s": rate,
+        "batches": stats.batches,
+        "p50_ms": round(q[49], 1),
+        "p95_ms": round(q[94], 1),
+        "max_ms": round(latencies[-1], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--rate", type=int, default=1000, help="freshness: offered events/s")
+    parser.add_argument("--seconds", type=float, default=20, help="freshness: how long to offer them")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    s = get_settings()
+    params = conninfo_to_dict(s.database_url)
+    params["dbname"] = f"analytics_bench_{uuid.uuid4().hex[:8]}"
+    dsn = make_conninfo(**params)
+    prefix = f"bench:{uuid.uuid4().hex[:8]}"
+    cfg = LoaderConfig(
+        stream=f"{prefix}:events",
+        rejected_stream=f"{prefix}:rejected",
+        consumer="bench",
+        batch_size=args.batch_size,
+        time_budget_s=600,
+        follow_s=0,
+    )
+    client = redis.Redis.from_url(s.redis_url)
+    ensure_database(dsn)
+    try:
+        migrate(dsn)
+        entries = [make_entry(i) for i in range(args.events)]
+        _xadd(client, cfg.stream, entries)
+        rows = [decode_entry(sid.decode(), f) for sid, f in client.xrange(cfg.stream)]
+        prof = profile(dsn, client, cfg.stream, min(args.batch_size, args.events))
+        raw_s, load_s = [], []
+        for _ in range(args.rounds):
+            raw_s.append(raw_copy(dsn, rows))
+            load_s.append(loader(dsn, client, cfg, entries))
+        raw_rate = args.events / statistics.median(raw_s)
+        load_rate = args.events / statistics.median(load_s)
+        fresh = freshness(dsn, s.redis_url, cfg, args.rate, args.seconds)
+        result = {
+            "events": args.events,
+            "batch_size": args.batch_size,
+            "raw_copy_rows_per_s": round(raw_rate),
+            "loader_rows_per_s": round(load_rate),
+            "ratio": round(load_rate / raw_rate, 2),
+            "rounds_raw_s": [round(x, 3) for x in raw_s],
+            "rounds_loader_s": [round(x, 3) for x in load_s],
+            "profile_us_per_entry": prof,
+            "freshness": fresh,
+        }
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+    finally:
+        client.delete(cfg.stream, cfg.rejected_stream)
+        client.close()
+        drop_database(dsn)
+
+
+if __name__ == "__main__":
+    main()
