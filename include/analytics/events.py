@@ -169,7 +169,13 @@ def normalise(
     occurred = occurred_raw or received_at
     if event.sentAt is not None and occurred_raw is not None:
         # The client's clock may be off; what it measured between occurrence and sending is not.
-        occurred = occurred_raw + (received_at - event.sentAt)
+        try:
+            occurred = occurred_raw + (received_at - event.sentAt)
+        except OverflowError:
+            raise EventRejected(
+                "timestamp",
+                [FieldError("sentAt", "range", "occurredAt corrected by sentAt falls outside the calendar")],
+            ) from None
     if occurred > received_at + rules.max_future:
         raise EventRejected(
             "timestamp",

@@ -194,7 +194,7 @@ def _entity(event_type: str, props: dict[str, Any], fallback_user: str | None) -
 def _page_props(msg: dict[str, Any], props: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     page = context.get("page") if isinstance(context.get("page"), dict) else {}
     url = props.get("url") or page.get("url")
-    path = props.get("path") or page.get("path") or (urlsplit(url).path if isinstance(url, str) else None)
+    path = props.get("path") or page.get("path") or _path_of(url)
     out = {k: v for k, v in props.items() if k not in ("path", "url", "title")}
     if path:
         out["path"] = path
@@ -206,6 +206,15 @@ def _page_props(msg: dict[str, Any], props: dict[str, Any], context: dict[str, A
     if msg.get("category"):
         out.setdefault("category", msg["category"])
     return out
+
+
+def _path_of(url: Any) -> str | None:
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url).path or None
+    except ValueError:  # e.g. an unclosed IPv6 bracket; the url itself then fails validation
+        return None
 
 
 def _attribution(context: dict[str, Any]) -> dict[str, str]:
