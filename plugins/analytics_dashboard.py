@@ -22,6 +22,8 @@ STATIC_DIR = Path(__file__).with_name("analytics_dashboard_static")
 URL_PREFIX = "/analytics-dashboard"
 URL_ROUTE = "analytics-pipeline"
 ADMIN_PRINCIPAL = "admin-token"
+# Own assets only; framed by the Airflow UI (same origin), nobody else.
+CSP = "default-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri 'none'"
 
 
 def _root_path() -> str:
@@ -93,7 +95,9 @@ async def page(request: Request, cfg: SettingsDep) -> Response:
         if exc.status_code != status.HTTP_401_UNAUTHORIZED:
             raise
         return _to_login(request)
-    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+    return FileResponse(
+        STATIC_DIR / "index.html", headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP}
+    )
 
 
 def api_overview(

@@ -128,6 +128,27 @@ def test_figures_are_judged_against_the_monitor_thresholds(plugin_module, settin
     )
 
 
+def test_alert_links_are_http_or_same_origin_only(plugin_module, settings, db):
+    ids = [
+        db.execute(
+            """INSERT INTO analytics.alerts (kind, alert_key, title, message, dag_id, task_id, run_id, log_url, state)
+               VALUES ('task_failed', 'link-test', 't', 'm', 'events_load', 'load', %s, %s, 'resolved') RETURNING id""",
+            (run_id, url),
+        ).fetchone()[0]
+        for run_id, url in [("r/1 x", "javascript:alert(1)"), ("r2", "//evil.example/x"), ("r3", "https://af/log")]
+    ]
+    try:
+        body = _client(plugin_module, settings).get("/api/overview", headers=ADMIN).json()
+        links = {r["id"]: r["logUrl"] for r in body["alerts"]["recent"]}
+        assert [links[i] for i in ids] == [
+            "/dags/events_load/runs/r%2F1%20x/tasks/load",
+            "/dags/events_load/runs/r2/tasks/load",
+            "https://af/log",
+        ]
+    finally:
+        db.execute("DELETE FROM analytics.alerts WHERE id = ANY(%s)", (ids,))
+
+
 def test_empty_stores_say_so(plugin_module, settings):
     body = _client(plugin_module, settings).get("/api/overview", headers=ADMIN).json()
     assert body["collector"]["ok"] and body["collector"]["empty"] == "no events in the last hour"
@@ -158,6 +179,7 @@ def test_page_and_data_require_credentials(plugin_module, settings):
     assert client.get("/", follow_redirects=False).status_code in (401, 307)
     page = client.get("/", headers=ADMIN)
     assert page.status_code == 200 and "static/dashboard.js" in page.text
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
     # Assets carry no data; they are public like Airflow's own.
     assert client.get("/static/dashboard.js").status_code == 200
     assert client.get("/static/icon.svg").headers["content-type"].startswith("image/svg")

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import redis
@@ -151,16 +152,28 @@ def alerts_section(conn: psycopg.Connection, settings: Settings, now: datetime) 
     for row in rows[1:]:
         row.pop("firing_total")
     for row in rows:
-        row["logUrl"] = row.pop("log_url") or _task_link(row)
+        row["logUrl"] = _safe_link(row.pop("log_url")) or _task_link(row)
     return {"recent": rows, "firing": firing, "empty": "no alerts" if not rows else None}
+
+
+def _safe_link(url: str | None) -> str | None:
+    """Only http(s) or same-origin paths become links: an alert row must never carry a javascript: URL."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return url
+    if not parts.scheme and not parts.netloc and url.startswith("/"):
+        return url
+    return None
 
 
 def _task_link(alert: dict[str, Any]) -> str | None:
     """The task's page in the Airflow UI (its logs are one tab away) when the alert did not store a log URL."""
     if not (alert.get("dag_id") and alert.get("run_id")):
         return None
-    link = f"/dags/{alert['dag_id']}/runs/{alert['run_id']}"
-    return f"{link}/tasks/{alert['task_id']}" if alert.get("task_id") else link
+    link = f"/dags/{quote(alert['dag_id'], safe='')}/runs/{quote(alert['run_id'], safe='')}"
+    return f"{link}/tasks/{quote(alert['task_id'], safe='')}" if alert.get("task_id") else link
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
