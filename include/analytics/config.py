@@ -184,6 +184,7 @@ class Settings:
             gunicorn_threads=_int(env, "GUNICORN_THREADS", 4),
             gunicorn_graceful_timeout=_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            redis_timeout_seconds=_float(env, "ANALYTICS_REDIS_TIMEOUT_SECONDS", 1.0),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

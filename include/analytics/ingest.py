@@ -94,16 +94,17 @@ def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Iterative, so a hostile nesting cannot exhaust the stack."""
+    """Container nesting beyond `limit`; iterative, so a hostile nesting cannot exhaust the stack."""
+    if not isinstance(value, (dict, list)):
+        return False
     stack = [(value, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > limit:
             return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
     return False
 
 
