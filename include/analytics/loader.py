@@ -15,15 +15,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
 import psycopg
 import redis
-from psycopg.types.json import Jsonb
 
-from analytics import loader_stream as stream_ops
+from analytics import loader_stream
 from analytics.db import connect
+from analytics.loader_rejections import copy_collector_rejections, loader_rejection
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ COLUMNS = (
 )
 _HEAD = COLUMNS[1:12]  # the record's scalar keys before props/attribution
 _TAIL = COLUMNS[14:18]
+_head, _tail = itemgetter(*_HEAD), itemgetter(*_TAIL)
 _RECEIVED_AT = COLUMNS.index("received_at")
 _SOURCE = COLUMNS.index("source")
 _TEXT_TYPES = frozenset((str, type(None)))
@@ -129,12 +131,16 @@ def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
         raise Unloadable("unparseable", "payload is not a JSON object")
     event_id = fields.get(b"id")
     get = rec.get
+    try:  # the collector writes every key; itemgetter is the fast way to take them
+        head, tail = _head(rec), _tail(rec)
+    except KeyError:
+        head, tail = tuple(get(k) for k in _HEAD), tuple(get(k) for k in _TAIL)
     row = (
         event_id.decode() if event_id else get("id"),
-        *[get(k) for k in _HEAD],
+        *head,
         _json(get("props")),
         _json(get("attribution")),
-        *[get(k) for k in _TAIL],
+        *tail,
         stream_id,
     )
     if not _TEXT_TYPES.issuperset(map(type, row)):
@@ -215,33 +221,6 @@ def copy_new_rows(conn: psycopg.Connection, rows: Iterable[tuple]) -> tuple[int,
         return None
 
 
-def _rejection(stream_id: str, fields: dict[bytes, bytes], reason: str, message: str) -> dict[str, Any]:
-    raw = fields.get(b"e")
-    if raw is None:
-        payload = json.dumps({k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()})
-    else:
-        payload = raw.decode(errors="replace")
-    try:
-        rec = json.loads(raw) if raw is not None else {}
-    except ValueError:
-        rec = {}
-    rec = rec if isinstance(rec, dict) else {}
-    return {
-        "stage": "loader",
-        "reason": reason,
-        "detail": Jsonb({"error": message}),
-        "payload": payload.replace("\x00", "\ufffd"),
-        "source": _text(rec.get("source")),
-        "event_type": _text(rec.get("event_type")),
-        "stream_id": stream_id,
-        "rejected_at": None,
-    }
-
-
-def _text(value: Any) -> str | None:
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) and value else None
-
-
 def load_batch(
     conn: psycopg.Connection,
     entries: Sequence[Entry],
@@ -261,12 +240,14 @@ def load_batch(
         for sid_b, fields in entries:
             sid = sid_b.decode()
             if not fields:
-                rejects.append(_rejection(sid, {}, "entry_deleted", "entry deleted from the stream before it loaded"))
+                rejects.append(
+                    loader_rejection(sid, {}, "entry_deleted", "entry deleted from the stream before it loaded")
+                )
                 continue
             try:
                 row = decode_entry(sid, fields)
             except Unloadable as exc:
-                rejects.append(_rejection(sid, fields, exc.reason, str(exc)))
+                rejects.append(loader_rejection(sid, fields, exc.reason, str(exc)))
                 continue
             rows.append(row)
             by_id[sid] = fields
@@ -281,7 +262,7 @@ def load_batch(
             inserted, bad = direct[0], []
         else:
             inserted, bad = write_rows(conn, rows) if rows else (0, [])
-        rejects += [_rejection(row[-1], by_id[row[-1]], "invalid", error) for row, error in bad]
+        rejects += [loader_rejection(row[-1], by_id[row[-1]], "invalid", error) for row, error in bad]
         if rejects:
             conn.cursor().executemany(load_sql("load/insert_rejected_event"), rejects)
     ids = [sid for sid, _ in entries]
@@ -296,53 +277,6 @@ def load_batch(
     if latest and (stats.max_received_at is None or latest > stats.max_received_at):
         stats.max_received_at = latest
     return ids
-
-
-def copy_collector_rejections(conn: psycopg.Connection, client: redis.Redis, cfg: LoaderConfig, deadline: float) -> int:
-    """Copy the collector's rejections (`{prefix}:rejected`) into analytics.rejected_events, then XACK them."""
-    copied = 0
-    for entries, _ in stream_ops.read_batches(
-        client, cfg.rejected_stream, cfg.group, cfg.consumer, batch_size=cfg.batch_size,
-        reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline,
-    ):  # fmt: skip
-        params = [_collector_rejection(sid.decode(), f) for sid, f in entries if f]
-        if params:
-            with conn.transaction():
-                conn.cursor().executemany(load_sql("load/insert_rejected_event"), params)
-        client.xack(cfg.rejected_stream, cfg.group, *[sid for sid, _ in entries])
-        copied += len(params)
-    return copied
-
-
-def _collector_rejection(stream_id: str, f: dict[bytes, bytes]) -> dict[str, Any]:
-    def get(name: str) -> str | None:
-        value = f.get(name.encode())
-        return value.decode(errors="replace").replace("\x00", "\ufffd") if value else None
-
-    errors_raw = get("errors")
-    try:
-        errors = json.loads(errors_raw) if errors_raw else []
-    except ValueError:
-        errors = [{"message": errors_raw}]
-    stage = get("stage") or "collector"
-    detail: dict[str, Any] = {"errors": errors}
-    if stage not in ("collector", "segment"):
-        detail["stage"], stage = stage, "collector"
-    rejected_at = get("rejected_at")
-    try:
-        at = datetime.fromisoformat(rejected_at) if rejected_at else None
-    except ValueError:
-        at = None
-    return {
-        "stage": stage,
-        "reason": get("reason") or "unknown",
-        "detail": Jsonb(detail),
-        "payload": get("payload") or "",
-        "source": get("source"),
-        "event_type": get("event_type"),
-        "stream_id": stream_id,
-        "rejected_at": at,
-    }
 
 
 def run_load(
@@ -360,12 +294,15 @@ def run_load(
     deadline = t0 + cfg.time_budget_s
     follow_until = t0 + min(cfg.follow_s, cfg.time_budget_s)
     for stream in (cfg.stream, cfg.rejected_stream):
-        stream_ops.ensure_group(client, stream, cfg.group)
+        loader_stream.ensure_group(client, stream, cfg.group)
     with connect(dsn) as conn:
         conn.execute(load_sql("load/create_stage"))
         conn.commit()
-        stats.collector_rejections = copy_collector_rejections(conn, client, cfg, deadline)
-        for entries, kind in stream_ops.read_batches(
+        stats.collector_rejections = copy_collector_rejections(
+            conn, client, stream=cfg.rejected_stream, group=cfg.group, consumer=cfg.consumer,
+            batch_size=cfg.batch_size, reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline,
+        )  # fmt: skip
+        for entries, kind in loader_stream.read_batches(
             client, cfg.stream, cfg.group, cfg.consumer, batch_size=cfg.batch_size,
             reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline, follow_until=follow_until,
             block_ms=cfg.block_ms,
@@ -375,12 +312,12 @@ def run_load(
             client.xack(cfg.stream, cfg.group, *ids)
             if kind == "reclaimed":
                 stats.reclaimed += len(entries)
-        stats.trimmed = sum(stream_ops.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
-        stats.watermark = stream_ops.watermark(
+        stats.trimmed = sum(loader_stream.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
+        stats.watermark = loader_stream.watermark(
             client, (cfg.stream, cfg.rejected_stream), cfg.group, cfg.watermark_margin_ms
         )
-        stats.lag_left, stats.pending_left = stream_ops.backlog(client, cfg.stream, cfg.group)
-        stream_ops.forget_idle_consumers(client, cfg.stream, cfg.group, cfg.consumer)
+        stats.lag_left, stats.pending_left = loader_stream.backlog(client, cfg.stream, cfg.group)
+        loader_stream.forget_idle_consumers(client, cfg.stream, cfg.group, cfg.consumer)
         stats.duration_ms = int((time.monotonic() - t0) * 1000)
         with conn.transaction():
             record = {k: v for k, v in asdict(stats).items() if k != "started_at"}
