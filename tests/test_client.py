@@ -264,3 +264,15 @@ def test_write_key_is_sent_and_a_wrong_one_is_not_retried(settings):
         assert (bad.stats.failed, bad.stats.retries, errors) == (1, 0, ["unauthorized"])
         good.shutdown()
         bad.shutdown()
+
+
+def test_a_413_splits_the_batch_until_it_fits(settings, redis_client):
+    with live_collector(settings.with_overrides(max_batch_events=3)) as (url, gate):
+        c = Client(url, handle_sigterm=False)
+        for i in range(7):
+            c.track(_raw(10 + i))
+        assert c.flush(timeout=10)
+        assert gate.events_per_request() == [7, 3, 4, 2, 2]
+        assert (c.stats.accepted, c.stats.failed) == (7, 0)
+        c.shutdown()
+    assert redis_client.xlen(settings.stream_key) == 7

@@ -204,3 +204,13 @@ def test_mapper_names_actor_and_config_errors():
         parse_pairs(["Video Played=video_played"])
     with pytest.raises(ValueError):
         SegmentMapper(extra={"X": "nope"})
+
+
+def test_a_large_batch_is_ingested_in_chunks(client, settings, redis_client):
+    batch = [
+        _track(message_id=f"big-{i}", properties={"assetId": f"ast_{i % 100 + 1:03d}", "sessionId": f"big-{i}"})
+        for i in range(1200)
+    ]
+    resp = client.post("/segment/v1/batch", json={"batch": batch})
+    assert resp.get_json() == {"success": True, "accepted": 1200, "duplicate": 0, "quarantined": 0}
+    assert redis_client.xlen(settings.stream_key) == 1200
