@@ -14,11 +14,10 @@ import pandas as pd
 import psycopg
 
 from analytics.db import connect
-from analytics.enrich.frames import copy_in, copy_out
+from analytics.enrich.frames import copy_lines, copy_out, csv_field, csv_fragments
 from analytics.enrich.sessions import FIRST_TOUCH, interval_aggregates, merge_sessions
 from analytics.enrich.snapshots import snapshot_at_event_time
-from analytics.enrich.useragent import COLUMNS as UA_COLUMNS
-from analytics.enrich.useragent import Engine, parse_distinct
+from analytics.enrich.useragent import Engine, Parsed, parse_codes
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -38,19 +37,6 @@ EVENT_COLUMNS = (
     *FIRST_TOUCH,
 )
 EVENT_DTYPES: dict[str, Any] = {c: object for c in EVENT_COLUMNS} | {"occurred_us": "int64"}
-# Same order as sql/enrich/copy_attribution.sql.
-ATTRIBUTION_COLUMNS = (
-    "event_id",
-    "received_at",
-    "session_id",
-    *UA_COLUMNS[:-1],
-    "is_bot",
-    "session_started_at",
-    "session_duration_ms",
-    *FIRST_TOUCH,
-    "entity_snapshot",
-    "enriched_at",
-)
 
 
 @dataclass
@@ -84,23 +70,39 @@ def read_interval(conn: psycopg.Connection, start: datetime, end: datetime) -> p
     )
 
 
-def build_attribution(
-    events: pd.DataFrame, ua: pd.DataFrame, merged: pd.DataFrame, snapshot: pd.Series, enriched_at: datetime
-) -> pd.DataFrame:
-    """The rows for analytics.attribution; session context comes from the merged session, else the event."""
-    ctx = events[["session_id"]].merge(merged, how="left", on="session_id", sort=False)
-    no_session = events["session_id"].isna().to_numpy()
-    out = pd.DataFrame({"event_id": events["id"].to_numpy(), "received_at": events["received_at"].to_numpy()})
-    out["session_id"] = events["session_id"].to_numpy()
-    for col in UA_COLUMNS:
-        out[col] = ua[col].to_numpy()
-    out["session_started_at"] = ctx["session_started_at"].to_numpy()
-    out["session_duration_ms"] = ctx["session_duration_ms"].astype("Int64").array
-    for col in FIRST_TOUCH:
-        out[col] = np.where(no_session, events[col].to_numpy(), ctx[col].to_numpy())
-    out["entity_snapshot"] = snapshot.to_numpy()
-    out["enriched_at"] = enriched_at.isoformat()
-    return out[list(ATTRIBUTION_COLUMNS)]
+def attribution_lines(
+    events: pd.DataFrame,
+    ua_codes: np.ndarray,
+    ua_parsed: list[Parsed],
+    merged: pd.DataFrame,
+    snapshot: pd.Series,
+    enriched_at: datetime,
+) -> np.ndarray:
+    """CSV lines for sql/enrich/copy_attribution.sql, gathered from fragments built once per distinct
+    user agent, session and entity version (no per-event formatting beyond string concatenation)."""
+    s_codes, s_uniques = pd.factorize(events["session_id"], use_na_sentinel=True)
+    ctx = merged.set_index("session_id").reindex(s_uniques)
+    session_frag = csv_fragments(
+        zip(
+            s_uniques,
+            ctx["session_started_at"],
+            ctx["session_duration_ms"],
+            *(ctx[c] for c in FIRST_TOUCH),
+            strict=True,
+        )
+    )
+    no_session = s_codes < 0
+    # Events without a session keep their own referrer / landing page / UTM.
+    own = events.loc[no_session, list(FIRST_TOUCH)]
+    session_part = np.empty(len(events), dtype=object)
+    session_part[~no_session] = session_frag[s_codes[~no_session]]
+    session_part[no_session] = csv_fragments((None, None, None, *r) for r in own.itertuples(index=False))
+    ua_part = csv_fragments(ua_parsed)[ua_codes]
+    v_codes, v_uniques = pd.factorize(snapshot, use_na_sentinel=True)
+    snap_frag = np.append(csv_fragments((v,) for v in v_uniques), "")
+    tail = "," + csv_field(enriched_at.isoformat())
+    head = events["id"].to_numpy(dtype=object) + "," + events["received_at"].to_numpy(dtype=object) + ","
+    return head + session_part + "," + ua_part + "," + snap_frag[v_codes] + tail
 
 
 def enrich_interval(
@@ -130,7 +132,8 @@ def enrich_interval(
             load_sql("enrich/delete_interval_attribution"), {"start": start, "end": end}
         ).fetchone()[0]
         phase("delete")
-        ua, stats.distinct_user_agents = parse_distinct(events["user_agent"], engine)
+        ua_codes, ua_parsed = parse_codes(events["user_agent"], engine)
+        stats.distinct_user_agents = len(ua_parsed) - 1
         phase("user_agents")
         snapshot, stats.entities_referenced = snapshot_at_event_time(conn, events)
         phase("snapshots")
@@ -138,7 +141,9 @@ def enrich_interval(
         stats.sessions_touched = len(merged)
         stats.sessions_new = int((~merged["existed"]).sum())
         phase("sessions")
-        copy_in(conn, load_sql("enrich/copy_attribution"), build_attribution(events, ua, merged, snapshot, started_at))
+        lines = attribution_lines(events, ua_codes, ua_parsed, merged, snapshot, started_at)
+        phase("format")
+        copy_lines(conn, load_sql("enrich/copy_attribution"), lines)
         phase("write")
         existed = merged.loc[merged["existed"], "session_id"].tolist()
         if existed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
@@ -193,13 +193,16 @@ def parse_one(ua: str | None, engine: Engine = "auto") -> Parsed:
     )
 
 
-def parse_distinct(user_agents: pd.Series, engine: Engine = "auto") -> tuple[pd.DataFrame, int]:
-    """Parse each distinct string once and spread the result back; returns (frame aligned to input, distinct count)."""
+def parse_codes(user_agents: pd.Series, engine: Engine = "auto") -> tuple[np.ndarray, list[Parsed]]:
+    """Parse each distinct string once: (code per input row, parsed per code); code -1 (missing) → last entry."""
     codes, uniques = pd.factorize(user_agents, use_na_sentinel=True)
-    parsed: Sequence[Parsed] = [parse_one(ua, engine) for ua in uniques] + [_EMPTY]
-    # The extra last row serves missing user agents (code -1).
-    table = np.array(parsed, dtype=object)
-    rows = table[codes]
+    return codes, [parse_one(ua, engine) for ua in uniques] + [_EMPTY]
+
+
+def parse_distinct(user_agents: pd.Series, engine: Engine = "auto") -> tuple[pd.DataFrame, int]:
+    """The parsed columns aligned to the input, and the number of distinct strings parsed."""
+    codes, parsed = parse_codes(user_agents, engine)
+    rows = np.array(parsed, dtype=object)[codes]
     frame = pd.DataFrame({name: rows[:, i] for i, name in enumerate(COLUMNS)}, index=user_agents.index)
     frame["is_bot"] = frame["is_bot"].astype(bool)
-    return frame, len(uniques)
+    return frame, len(parsed) - 1

@@ -1,0 +1,257 @@
+"""Enrichment throughput on a throwaway database: `.venv/bin/python bench/enrich_bench.py [--events N]`.
+
+Scenarios, all measured in the same run against the same PostgreSQL:
+  realistic     one hour of N events, Zipf-distributed user agents from a pool of real strings with
+                varied versions, sessions of several events (some continuing from the previous hour,
+                which is enriched first, untimed), 60 % of events referencing an asset or license
+  rerun         the same hour again (replaces its rows: the idempotent path)
+  distinct      every event a different user agent
+  floor         COPY of the hour out of PostgreSQL, and COPY of its finished rows into an indexed copy of
+                attribution: the I/O floor (read + write, no enrichment) the ratios are against
+Each parser-sensitive scenario runs with ua-parser-rs ("rust") and with the pure-Python resolver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import uuid_utils
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+
+from analytics.db import connect, drop_database, ensure_database  # noqa: E402
+from analytics.enrich import useragent  # noqa: E402
+from analytics.enrich.job import enrich_interval, read_interval  # noqa: E402
+from analytics.migrate import migrate  # noqa: E402
+from analytics.seed import seed  # noqa: E402
+
+HOUR = datetime(2026, 6, 1, 12, tzinfo=UTC)
+EVENT_COLUMNS = (
+    "id",
+    "event_type",
+    "source",
+    "occurred_at",
+    "received_at",
+    "session_id",
+    "actor_id",
+    "entity_type",
+    "entity_id",
+    "props_json",
+    "attribution_json",
+    "fingerprint",
+    "user_agent",
+)
+
+
+def ua_pool(size: int, rng: np.random.Generator) -> list[str]:
+    """Real user agents from the test table, multiplied by browser/OS build numbers."""
+    table = ROOT / "tests" / "data" / "user_agents.tsv"
+    base = [ln.split("\t")[3] for ln in table.read_text().splitlines() if ln and not ln.startswith("#")]
+    out = list(base)
+    while len(out) < size:
+        ua = base[int(rng.integers(len(base)))]
+        build = f"{int(rng.integers(90, 131))}.0.{int(rng.integers(1000, 7000))}.{int(rng.integers(0, 300))}"
+        out.append(ua.replace("120.0.0.0", build).replace("17_1", f"17_{int(rng.integers(0, 7))}") + "")
+        if out[-1] == ua:
+            out[-1] = f"{ua} build/{len(out)}"
+    return out[:size]
+
+
+def distinct_uas(n: int, rng: np.random.Generator) -> list[str]:
+    pool = ua_pool(64, rng)
+    return [f"{pool[i % len(pool)].replace('Safari/537.36', f'Safari/537.{i}')} r{i}" for i in range(n)]
+
+
+def make_hour(
+    start: datetime, n: int, uas: list[str], rng: np.random.Generator, *, zipf: bool, carry: list[str]
+) -> pd.DataFrame:
+    """n events received in [start, start+1h): sessions of ~6 events, first-event UTM, entity references."""
+    n_sessions = max(1, n // 6)
+    sessions = np.array([f"s{uuid.uuid4().hex[:16]}" for _ in range(n_sessions)], dtype=object)
+    if carry:  # sessions that started in the previous hour
+        k = min(len(carry), n_sessions // 10)
+        sessions[:k] = carry[:k]
+    sess = rng.integers(0, n_sessions, n)
+    if zipf:
+        weights = 1.0 / np.arange(1, len(uas) + 1) ** 1.1
+        sess_ua = rng.choice(len(uas), n_sessions, p=weights / weights.sum())
+        ua = np.asarray(uas, dtype=object)[sess_ua[sess]]
+    else:
+        ua = np.asarray(uas, dtype=object)[:n]
+    offsets = rng.integers(0, 3_600_000_000, n)
+    received = pd.to_datetime(start) + pd.to_timedelta(offsets, unit="us")
+    occurred = received - pd.to_timedelta(rng.integers(0, 2_000_000, n), unit="us")
+    kind = rng.random(n)
+    entity_type = np.where(kind < 0.45, "asset", np.where(kind < 0.6, "license", None))
+    entity_id = np.where(
+        entity_type == "asset",
+        [f"ast_{i:03d}" for i in rng.integers(1, 101, n)],
+        np.where(entity_type == "license", [f"lic_{i:03d}" for i in rng.integers(1, 41, n)], None),
+    )
+    event_type = np.where(
+        entity_type == "asset", "asset_viewed", np.where(entity_type == "license", "license_viewed", "page_viewed")
+    )
+    utm = [json.dumps({"utmSource": s, "utmCampaign": "spring", "landingPage": "/l"}) for s in ("ads", "mail", "seo")]
+    attribution = np.where(rng.random(n) < 0.3, np.asarray(utm, dtype=object)[rng.integers(0, 3, n)], "{}")
+    return pd.DataFrame(
+        {
+            "id": [str(uuid_utils.uuid7()) for _ in range(n)],  # the collector assigns UUIDv7
+            "event_type": event_type,
+            "source": "web",
+            "occurred_at": occurred.strftime("%Y-%m-%d %H:%M:%S.%f+00"),
+            "received_at": received.strftime("%Y-%m-%d %H:%M:%S.%f+00"),
+            "session_id": sessions[sess],
+            "actor_id": [f"usr_{i:03d}" for i in rng.integers(1, 51, n)],
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "props_json": '{"path": "/x"}',
+            "attribution_json": attribution,
+            "fingerprint": "f",
+            "user_agent": ua,
+        }
+    )
+
+
+def load(dsn: str, frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False)
+    with (
+        connect(dsn) as conn,
+        conn.cursor().copy(f"COPY analytics.events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)") as cp,
+    ):
+        cp.write(buf.getvalue())
+
+
+def write_floor(dsn: str, start: datetime, end: datetime) -> float:
+    """COPY the interval's finished attribution rows into an indexed copy of the table: the write floor."""
+    with connect(dsn) as conn:
+        buf = bytearray()
+        with conn.cursor().copy(
+            "COPY (SELECT * FROM analytics.attribution WHERE received_at >= %s AND received_at < %s) TO STDOUT",
+            (start, end),
+        ) as cp:
+            for chunk in cp:
+                buf += chunk
+        conn.execute("CREATE TEMP TABLE floor_attribution (LIKE analytics.attribution INCLUDING INDEXES)")
+        t0 = time.perf_counter()
+        with conn.cursor().copy("COPY floor_attribution FROM STDIN") as cp:
+            cp.write(bytes(buf))
+        conn.commit()
+        return time.perf_counter() - t0
+
+
+def timed(label: str, n: int, fn) -> dict:
+    t0 = time.perf_counter()
+    stats = fn()
+    secs = time.perf_counter() - t0
+    if isinstance(stats, float):  # the scenario timed its own critical part
+        secs, stats = stats, None
+    row = {"scenario": label, "events": n, "seconds": round(secs, 3), "events_per_s": round(n / secs)}
+    if stats is not None:
+        row["distinct_ua"] = stats.distinct_user_agents
+        row["phases_ms"] = stats.phases_ms
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=300_000, help="events in the realistic hour")
+    ap.add_argument("--distinct", type=int, default=60_000, help="events in the all-distinct hour (rust)")
+    ap.add_argument("--python-distinct", type=int, default=6_000, help="all-distinct events for the pure-Python run")
+    ap.add_argument("--pool", type=int, default=5_000, help="distinct user agents in the realistic pool")
+    ap.add_argument("--dsn", default=os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/analytics")
+    args = ap.parse_args()
+
+    params = conninfo_to_dict(args.dsn)
+    params["dbname"] = f"analytics_bench_enrich_{os.getpid()}"
+    dsn = make_conninfo(**params)
+    ensure_database(dsn)
+    rng = np.random.default_rng(7)
+    try:
+        migrate(dsn)
+        seed(dsn)
+        pool = ua_pool(args.pool, rng)
+        prev = make_hour(HOUR - timedelta(hours=1), args.events // 2, pool, rng, zipf=True, carry=[])
+        hour = make_hour(HOUR, args.events, pool, rng, zipf=True, carry=list(prev["session_id"].unique()))
+        d_start = HOUR + timedelta(hours=2)
+        distinct = make_hour(d_start, args.distinct, distinct_uas(args.distinct, rng), rng, zipf=False, carry=[])
+        p_start = HOUR + timedelta(hours=4)
+        py_distinct = make_hour(
+            p_start, args.python_distinct, distinct_uas(args.python_distinct, rng), rng, zipf=False, carry=[]
+        )
+        for frame in (prev, hour, distinct, py_distinct):
+            load(dsn, frame)
+        with connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE analytics.events")
+        useragent._resolver("rust"), useragent._resolver("python")  # noqa: B018 - load the regexes untimed
+        enrich_interval(dsn, HOUR - timedelta(hours=1), HOUR)  # the previous hour: sessions to continue
+
+        one = timedelta(hours=1)
+        results = []
+
+        def floor():
+            with connect(dsn) as conn:
+                read_interval(conn, HOUR, HOUR + one)
+
+        results.append(timed("floor: read the hour only", args.events, floor))
+        results.append(timed("realistic hour, rust", args.events, lambda: enrich_interval(dsn, HOUR, HOUR + one)))
+        results.append(
+            timed("floor: write the hour's rows only", args.events, lambda: write_floor(dsn, HOUR, HOUR + one))
+        )
+        results.append(
+            timed("realistic hour re-run, rust", args.events, lambda: enrich_interval(dsn, HOUR, HOUR + one))
+        )
+        results.append(
+            timed(
+                "realistic hour re-run, python",
+                args.events,
+                lambda: enrich_interval(dsn, HOUR, HOUR + one, engine="python"),
+            )
+        )
+        results.append(
+            timed("all-distinct UAs, rust", args.distinct, lambda: enrich_interval(dsn, d_start, d_start + one))
+        )
+        results.append(
+            timed(
+                "all-distinct UAs, python",
+                args.python_distinct,
+                lambda: enrich_interval(dsn, p_start, p_start + one, engine="python"),
+            )
+        )
+        results.append(
+            timed(
+                "all-distinct UAs (same events), rust",
+                args.python_distinct,
+                lambda: enrich_interval(dsn, p_start, p_start + one, engine="rust"),
+            )
+        )
+        io_floor = results[0]["seconds"] / results[0]["events"] + results[2]["seconds"] / results[2]["events"]
+        base = 1 / io_floor
+        print(f"\nI/O floor (read + write the same rows, no enrichment): {base:,.0f} events/s")
+        print("\n| scenario | events | seconds | events/s | vs I/O floor |")
+        print("|---|---:|---:|---:|---:|")
+        for r in results:
+            print(
+                f"| {r['scenario']} | {r['events']:,} | {r['seconds']} | {r['events_per_s']:,} "
+                f"| {r['events_per_s'] / base:.2f} |"
+            )
+    finally:
+        drop_database(dsn)
+
+
+if __name__ == "__main__":
+    main()
