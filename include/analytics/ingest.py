@@ -15,7 +15,6 @@ from typing import Any
 
 from analytics.config import Settings
 from analytics.events import (
-    MAX_PROPS_DEPTH,
     EventRejected,
     FieldError,
     Rules,
@@ -93,21 +92,6 @@ def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -
     )
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Container nesting beyond `limit`; iterative, so a hostile nesting cannot exhaust the stack."""
-    if not isinstance(value, (dict, list)):
-        return False
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-    return False
-
-
 def _item(record: dict[str, Any], check_refs: bool) -> Item:
     return Item(
         id=record["id"],
@@ -146,14 +130,23 @@ class Ingestor:
             )
         self.refs = refs
 
-    def prepare(self, raw: Any, received_at: datetime, user_agent: str | None, ip: str | None) -> dict[str, Any]:
+    def prepare(
+        self,
+        raw: Any,
+        received_at: datetime,
+        user_agent: str | None,
+        ip: str | None,
+        received_at_iso: str | None = None,
+    ) -> dict[str, Any]:
         """Validate one raw event and return the stream record; raises EventRejected."""
-        if _deeper_than(raw, MAX_PROPS_DEPTH + 2):
-            raise EventRejected("schema", [FieldError("body", "max_depth", "nested too deeply")])
-        event = parse_event(raw)
-        record = normalise(event, received_at=received_at, rules=self.rules, user_agent=user_agent, ip_address=ip)
+        try:
+            event = parse_event(raw)
+            record = normalise(event, received_at=received_at, rules=self.rules, user_agent=user_agent, ip_address=ip)
+        except RecursionError:
+            # Cheaper than walking every event up front: hostile nesting is rare, and Python recovers from this.
+            raise EventRejected("schema", [FieldError("body", "max_depth", "nested too deeply")]) from None
         record["id"] = new_event_id()
-        record["received_at"] = _iso(received_at)
+        record["received_at"] = received_at_iso or _iso(received_at)
         record["fingerprint"] = fingerprint(record)
         return record
 
@@ -174,14 +167,15 @@ class Ingestor:
         results: list[Result | None] = [None] * len(items)
         pending: list[tuple[int, Item]] = []
         rejected: list[Rejection] = []
+        rejected_at = _iso(received_at)
         for i, raw in enumerate(items):
             try:
-                pending.append((i, _item(self.prepare(raw, received_at, user_agent, ip), self.check_refs)))
+                record = self.prepare(raw, received_at, user_agent, ip, rejected_at)
+                pending.append((i, _item(record, self.check_refs)))
             except EventRejected as exc:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
                 rejected.append(rejection(raw, exc.reason, errors, stage))
-        rejected_at = _iso(received_at)
         outcomes = self.writer.append([it for _, it in pending], rejected, rejected_at=rejected_at)
         if isinstance(outcomes, Misses):
             pending = self._resolve_misses(items, pending, outcomes, results, rejected, stage)

@@ -98,3 +98,22 @@ class RefCache:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def main() -> None:
+    """`python -m analytics.refs` fills the known-id cache from Postgres (optional: misses fill it lazily)."""
+    from analytics.config import get_settings
+
+    logging.basicConfig(level=logging.INFO)
+    s = get_settings()
+    client = redis.Redis.from_url(s.redis_url)
+    cache = RefCache(client, Keys(s.key_prefix, s.stream_key), s.database_url, ttl_seconds=s.refs_ttl_seconds)
+    try:
+        log.info("cached %d known ids", cache.warm())
+    finally:
+        cache.close()
+        client.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -52,33 +52,38 @@ for _ = 1, n_rej do
   a = a + 7
 end
 local out = {}
+local counts = {}
 for i = 1, n do
   local fp_key, idem_key = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
   local id, payload, suffix = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   a = a + 6
   local prior = false
+  local field
   if idem_key ~= "" then
     prior = redis.call("GET", idem_key)
     if prior then
       out[i] = {"duplicate", prior, "idempotency_key"}
-      redis.call("HINCRBY", stats, "duplicate|idempotency_key|" .. suffix, 1)
+      field = "duplicate|idempotency_key|" .. suffix
     end
   end
   if not prior then
     prior = redis.call("GET", fp_key)
     if prior then
       out[i] = {"duplicate", prior, "fingerprint"}
-      redis.call("HINCRBY", stats, "duplicate|fingerprint|" .. suffix, 1)
+      field = "duplicate|fingerprint|" .. suffix
     end
   end
   if not prior then
+    -- XADD first: if it fails, no fingerprint or key is left pointing at a missing event.
     local sid = redis.call("XADD", stream, "*", "id", id, "e", payload)
     redis.call("SET", fp_key, id, "EX", fp_ttl)
     if idem_key ~= "" then redis.call("SET", idem_key, id, "EX", idem_ttl) end
-    redis.call("HINCRBY", stats, "accepted||" .. suffix, 1)
     out[i] = {"accepted", id, sid}
+    field = "accepted||" .. suffix
   end
+  counts[field] = (counts[field] or 0) + 1
 end
+for field, c in pairs(counts) do redis.call("HINCRBY", stats, field, c) end
 redis.call("EXPIRE", stats, stats_ttl)
 return out
 """
