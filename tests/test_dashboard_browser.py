@@ -109,11 +109,14 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
     seeded = seed_dashboard(db, redis_client, settings)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1700})
-        page.goto(f"{api_server}/plugin/analytics-pipeline")
+        page.goto(f"{api_server}/")
         page.wait_for_url(re.compile(r"/auth/login"))
         page.locator("input[name=username]").fill(USER)
         page.locator("input[name=password]").fill(PASSWORD)
         page.locator("button[type=submit]").click()
+        # The nav entry the plugin registers: Browse → Analytics pipeline.
+        page.get_by_role("button", name="Browse").click()
+        page.get_by_role("menuitem", name="Analytics pipeline").click()
         page.wait_for_url(re.compile(r"/plugin/analytics-pipeline"))
 
         frame = page.frame_locator("iframe")
@@ -157,6 +160,13 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         keys = Keys(settings.key_prefix, settings.stream_key)
         redis_client.hincrby(keys.stats(stats_bucket()), stat_field("accepted", "", "web", "asset_viewed"), 5)
         expect(page.locator('[data-figure="accepted"] .value')).to_have_text("75", timeout=10_000)
+
+        # The Airflow UI's dark mode (its "theme" in localStorage) carries over.
+        page.evaluate("localStorage.setItem('theme', 'dark')")
+        page.reload()
+        expect(page.locator('[data-figure="accepted"] .value')).to_have_text("75", timeout=10_000)
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(21, 25, 30)"
+        page.screenshot(path=str(ARTIFACTS / "dashboard-dark.png"), full_page=True)
 
         # Stores down: each section says which one, the rest of the page stays.
         dead = _free_port()

@@ -305,6 +305,16 @@
       .then(function () { timer = setTimeout(refresh, REFRESH_MS); });
   }
 
+  // Follow the Airflow UI's colour mode (same origin: its "theme" key in localStorage).
+  function applyTheme() {
+    var theme = null;
+    try { theme = localStorage.getItem("theme"); } catch (e) { theme = null; }
+    document.documentElement.classList.toggle("dark", theme === "dark");
+    document.documentElement.classList.toggle("light", theme === "light");
+  }
+
+  applyTheme();
+  window.addEventListener("storage", function (ev) { if (ev.key === "theme") applyTheme(); });
   $("#hours").addEventListener("change", refresh);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
   refresh();
