@@ -2,10 +2,11 @@
 -- order. Only events with a neighbour within the window can be or have a duplicate: they form
 -- clusters (runs of gaps <= window), and only the clusters go on to the walk in mark_duplicates.sql.
 -- Rows received in [context_start, start) are context: earlier kept events, never marked here.
+-- The scan reads only columns of events_dedup_scan_idx (an index-only walk in window order, no
+-- sort); props_json is looked at for the few candidates only.
 INSERT INTO dedup_candidates (id, received_at, occurred_at, in_window, marked, cluster_id, rn)
 WITH scan AS (
     SELECT id, received_at, occurred_at, event_type, actor_id, session_id, entity_id,
-           props_json ? '_duplicate' AS marked,
            received_at >= %(start)s AS in_window,
            occurred_at - lag(occurred_at) OVER w AS gap_before,
            lead(occurred_at) OVER w - occurred_at AS gap_after
@@ -16,13 +17,16 @@ WITH scan AS (
     WINDOW w AS (PARTITION BY event_type, actor_id, session_id, entity_id ORDER BY occurred_at, id)
 ),
 linked AS (
-    SELECT id, received_at, occurred_at, in_window, marked, event_type, actor_id, session_id, entity_id,
+    SELECT id, received_at, occurred_at, in_window, event_type, actor_id, session_id, entity_id,
            sum(CASE WHEN gap_before IS NULL OR gap_before > %(window)s THEN 1 ELSE 0 END)
                OVER (ORDER BY event_type, actor_id, session_id, entity_id, occurred_at, id
                      ROWS UNBOUNDED PRECEDING) AS cluster_id
     FROM scan
     WHERE gap_before <= %(window)s OR gap_after <= %(window)s
 )
-SELECT id, received_at, occurred_at, in_window, marked, cluster_id,
-       row_number() OVER (PARTITION BY cluster_id ORDER BY occurred_at, id)
-FROM linked
+SELECT l.id, l.received_at, l.occurred_at, l.in_window,
+       EXISTS (SELECT 1 FROM analytics.events e
+               WHERE e.received_at = l.received_at AND e.id = l.id AND e.props_json ? '_duplicate'),
+       l.cluster_id,
+       row_number() OVER (PARTITION BY l.cluster_id ORDER BY l.occurred_at, l.id)
+FROM linked l
