@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import redis
@@ -50,14 +51,22 @@ def read_batches(
         if not entries:
             break
         yield entries, "pending"
-    while (now := time.monotonic()) < deadline:
-        following = now < follow_until
-        block = max(1, min(block_ms, int((deadline - now) * 1000))) if following else None
-        entries = _entries(client.xreadgroup(group, consumer, {stream: ">"}, count=batch_size, block=block))
-        if entries:
-            yield entries, "new"
-        elif not following:
-            break
+
+    def read_new() -> list[Entry]:
+        now = time.monotonic()
+        block = max(1, min(block_ms, int((deadline - now) * 1000))) if now < follow_until else None
+        return _entries(client.xreadgroup(group, consumer, {stream: ">"}, count=batch_size, block=block))
+
+    # The next batch is read while the caller loads this one: Redis' time overlaps Postgres'. A batch read
+    # ahead is pending like any other, so a crash leaves it to be reclaimed, never lost.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xreadgroup") as pool:
+        ahead = pool.submit(read_new) if time.monotonic() < deadline else None
+        while ahead is not None:
+            entries = ahead.result()
+            now = time.monotonic()
+            ahead = pool.submit(read_new) if now < deadline and (entries or now < follow_until) else None
+            if entries:
+                yield entries, "new"
 
 
 def _entries(resp) -> list[Entry]:
