@@ -77,23 +77,74 @@ AUTOMATED_BROWSERS = frozenset(
         "httpx",
     }
 )
-_BOT_WORDS = re.compile(
-    r"bot\b|crawl|spider|slurp|headless|python|curl/|wget/|go-http-client|okhttp|java/|apache-httpclient|"
-    r"axios/|node-fetch|postmanruntime|libwww|scrapy|httpx|lighthouse|pingdom|uptime|monitor",
-    re.IGNORECASE,
+# Substring tests on the lower-cased string first (C speed); a regex only where a word boundary matters
+# and only after its cheap prefilter matched. Per distinct string this mapping costs less than the parse.
+_BOT = (
+    "crawl",
+    "spider",
+    "slurp",
+    "headless",
+    "python",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "okhttp",
+    "java/",
+    "apache-httpclient",
+    "axios/",
+    "node-fetch",
+    "postmanruntime",
+    "libwww",
+    "scrapy",
+    "httpx",
+    "lighthouse",
+    "pingdom",
+    "uptime",
+    "monitor",
 )
-_TV = re.compile(
-    r"smart-?tv|smarttv|googletv|android tv|\btv\b|bravia|tizen.*tv|web0s|webos.*tv|netcast|roku|aft[a-z]|"
-    r"appletv|apple tv|crkey|hbbtv|viera|philipstv|aquos",
-    re.IGNORECASE,
+_TV = (
+    "smart-tv",
+    "smarttv",
+    "googletv",
+    "google tv",
+    "android tv",
+    "androidtv",
+    "bravia",
+    "web0s",
+    "netcast",
+    "roku",
+    "appletv",
+    "apple tv",
+    "crkey",
+    "hbbtv",
+    "viera",
+    "philipstv",
+    "aquos",
 )
-_CONSOLE = re.compile(r"playstation|xbox|nintendo|ouya", re.IGNORECASE)
-_WEARABLE = re.compile(r"watch|wear os|glass\b", re.IGNORECASE)
-_WEARABLE_UA = re.compile(r"\bWatch\b|Watch OS|watchOS|\bSM-R\d{3}\b")
-_TABLET = re.compile(
-    r"ipad|tablet|kindle|silk/|\bkf[a-z]{2,4}\b|playbook|nexus (7|9|10)|\btab\b|sm-t\d|sm-x\d|sm-p\d", re.I
+_TV_RX = re.compile(r"\btv\b|tizen.*\btv\b|webos.*\btv\b|; aft[a-z]")
+_CONSOLE = ("playstation", "xbox", "nintendo", "ouya")
+_TABLET = ("ipad", "tablet", "kindle", "silk/", "playbook", "nexus 7", "nexus 9", "nexus 10", "sm-t", "sm-x", "sm-p")
+_TABLET_RX = re.compile(r"\bkf[a-z]{2,4}\b|\btab\b|\bsm-[tpx]\d")
+_MOBILE = (
+    "iphone",
+    "ipod",
+    "mobile",
+    "phone",
+    "kaios",
+    "blackberry",
+    "bb10",
+    "opera mini",
+    "symbian",
+    "windows ce",
+    "palm",
 )
-_MOBILE = re.compile(r"iphone|ipod|mobile|phone|kaios|blackberry|bb10|opera mini|symbian|windows ce|palm", re.I)
+_WEARABLE_RX = re.compile(r"\bwatch\b|watch ?os|\bsm-r\d{3}\b")
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    return any(w in text for w in words)
+
+
 _DESKTOP_OS = frozenset({"macOS", "Windows", "Linux", "ChromeOS", "FreeBSD", "OpenBSD", "NetBSD", "Solaris"})
 
 
@@ -140,21 +191,38 @@ def _version(*parts: str | None) -> str | None:
 
 def device_type(ua: str, browser: str | None, os_name: str | None, family: str | None, brand: str | None) -> str:
     """One of desktop, mobile, tablet, tv, console, wearable, bot, other: ua-parser has no such field."""
-    if family == "Spider" or browser in AUTOMATED_BROWSERS or _BOT_WORDS.search(ua):
+    low = ua.lower()
+    dev = f"{family or ''} {brand or ''}".lower()
+    if (
+        family == "Spider"
+        or browser in AUTOMATED_BROWSERS
+        or ("bot" in low and "cubot" not in low)  # Cubot is a phone brand
+        or _has(low, _BOT)
+    ):
         return "bot"
-    dev = f"{family or ''} {brand or ''}"
-    if _CONSOLE.search(dev) or _CONSOLE.search(ua):
+    if _has(dev, _CONSOLE) or _has(low, _CONSOLE):
         return "console"
-    if _TV.search(ua) or os_name == "tvOS":
+    if _has(low, _TV) or os_name == "tvOS" or ("tv" in low or "aft" in low) and _TV_RX.search(low):
         return "tv"
-    if _WEARABLE.search(dev) or os_name in ("watchOS", "Wear OS") or _WEARABLE_UA.search(ua):
+    if (
+        "watch" in dev
+        or os_name in ("watchOS", "Wear OS")
+        or ("watch" in low or "sm-r" in low)
+        and _WEARABLE_RX.search(low)
+    ):
         return "wearable"
-    if brand == "Generic_Android_Tablet" or _TABLET.search(dev) or _TABLET.search(ua):
+    if (
+        brand == "Generic_Android_Tablet"
+        or _has(dev, _TABLET)
+        or _has(low, _TABLET)
+        or ("kf" in low or "tab" in low or "sm-" in low)
+        and _TABLET_RX.search(low)
+    ):
         return "tablet"
     if os_name == "Android":
         # Android convention: phones say "Mobile", tablets don't.
-        return "mobile" if "Mobile" in ua or _MOBILE.search(ua) else "tablet"
-    if os_name in ("iOS", "Windows Phone", "KaiOS", "BlackBerry OS", "Symbian OS", "Firefox OS") or _MOBILE.search(ua):
+        return "mobile" if _has(low, _MOBILE) else "tablet"
+    if os_name in ("iOS", "Windows Phone", "KaiOS", "BlackBerry OS", "Symbian OS", "Firefox OS") or _has(low, _MOBILE):
         return "mobile"
     if os_name in _DESKTOP_OS or family == "Mac":
         return "desktop"
