@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
@@ -27,12 +28,10 @@ CSP = "default-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri '
 
 
 def _root_path() -> str:
-    """The api-server's base path (`[api] base_url`), so links work behind a path prefix too."""
-    try:
-        from airflow.api_fastapi.app import API_ROOT_PATH
-    except Exception:  # noqa: BLE001 - outside an api-server install: serve from the root
-        return ""
-    return API_ROOT_PATH.rstrip("/")
+    """The api-server's base path (`[api] base_url`, as Airflow derives it), so links work behind a prefix."""
+    from airflow.configuration import conf
+
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
 async def authenticate(request: Request, settings: Settings) -> str:
