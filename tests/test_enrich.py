@@ -242,3 +242,51 @@ def test_empty_interval_is_recorded_and_a_reversed_one_rejected(db, database_url
     assert stats.events == 0 and stats.sessions_touched == 0
     with pytest.raises(ValueError, match="empty interval"):
         enrich_interval(database_url, start, start)
+
+
+def test_first_event_of_a_session_does_not_depend_on_read_order():
+    import pandas as pd
+
+    from analytics.enrich.sessions import interval_aggregates
+
+    rows = [
+        # id, session, occurred_us, actor, landing: b and a tie on the first instant; a (smaller id) wins.
+        ("00000000-0000-0000-0000-00000000000b", "s1", 100, None, "/b"),
+        ("00000000-0000-0000-0000-00000000000c", "s1", 300, "usr_001", "/c"),
+        ("00000000-0000-0000-0000-00000000000a", "s1", 100, None, "/a"),
+        ("00000000-0000-0000-0000-00000000000d", "s2", 50, "usr_002", "/d"),
+        ("00000000-0000-0000-0000-00000000000e", None, 10, None, "/e"),
+    ]
+    frame = pd.DataFrame(rows, columns=["id", "session_id", "occurred_us", "actor_id", "landing_page"])
+    for col in ("referrer", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
+        frame[col] = None
+    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        agg = interval_aggregates(frame.iloc[order].reset_index(drop=True)).set_index("session_id")
+        assert agg.loc["s1", ["first_us", "last_us", "n", "landing_page", "actor_id"]].tolist() == [
+            100,
+            300,
+            3,
+            "/a",
+            "usr_001",
+        ]
+        assert agg.loc["s1", "first_event_id"].endswith("a")
+        assert set(agg.index) == {"s1", "s2"}
+
+
+def test_two_changes_in_one_transaction_leave_one_version(db):
+    asset = "ast_098"
+    with db.transaction():
+        db.execute("UPDATE app.assets SET title = 'step one' WHERE id = %s", (asset,))
+        db.execute("UPDATE app.assets SET title = 'step two' WHERE id = %s", (asset,))
+    rows = db.execute(
+        "SELECT valid_from, valid_to, data->>'title' FROM analytics.entity_versions "
+        "WHERE entity_type = 'asset' AND entity_id = %s ORDER BY valid_from",
+        (asset,),
+    ).fetchall()
+    assert rows[-1][1] is None and rows[-1][2] == "step two"
+    assert all(lo < hi for lo, hi, _ in rows[:-1]), rows  # no zero-length versions
+    assert rows[-2][1] == rows[-1][0]  # contiguous
+    db.execute("UPDATE app.assets SET updated_at = now() WHERE id = %s", (asset,))  # not a new version
+    assert db.execute("SELECT count(*) FROM analytics.entity_versions WHERE entity_id = %s", (asset,)).fetchone()[
+        0
+    ] == len(rows)
