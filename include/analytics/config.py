@@ -110,7 +110,8 @@ class Settings:
     monitor_lag_max: int = 50_000
     monitor_pending_age_max_seconds: int = 300
     monitor_load_stale_minutes: int = 10
-    monitor_enrich_backlog_max: int = 10_000
+    monitor_enrich_backlog_max: int = 100
+    monitor_enrich_grace_minutes: int = 120
 
     # Collector: referential integrity cache, rejected-item stream bound, gunicorn.
     check_references: bool = True
@@ -174,7 +175,8 @@ class Settings:
             monitor_lag_max=_int(env, "ANALYTICS_MONITOR_LAG_MAX", 50_000),
             monitor_pending_age_max_seconds=_int(env, "ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS", 300),
             monitor_load_stale_minutes=_int(env, "ANALYTICS_MONITOR_LOAD_STALE_MINUTES", 10),
-            monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 10_000),
+            monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 100),
+            monitor_enrich_grace_minutes=_int(env, "ANALYTICS_MONITOR_ENRICH_GRACE_MINUTES", 120),
             check_references=_bool(env, "ANALYTICS_CHECK_REFERENCES", True),
             refs_ttl_seconds=_int(env, "ANALYTICS_REFS_TTL_SECONDS", 86_400),
             rejected_stream_maxlen=_int(env, "ANALYTICS_REJECTED_STREAM_MAXLEN", 1_000_000),

@@ -1,0 +1,51 @@
+"""
+### events_monitor — pipeline vital signs → alerts
+
+Every 5 minutes, reads the same counters as `GET /v1/admin/stats` and the dashboard, and alerts on:
+
+| condition | default threshold (Settings / env) |
+|---|---|
+| collector deduplication rate, per source (message: by reason and event type) | > 10 % of ≥ 20 checks in 15 min (`ANALYTICS_MONITOR_DEDUP_RATE_MAX`) |
+| collector rejection rate | > 5 % (`ANALYTICS_MONITOR_REJECTION_RATE_MAX`) |
+| last nightly deduplication rate | > 10 % (`ANALYTICS_MONITOR_NIGHTLY_DEDUP_RATE_MAX`) |
+| stream lag (entries not delivered to `analytics-loader`) | > 50,000 (`ANALYTICS_MONITOR_LAG_MAX`) |
+| oldest pending (delivered, unacknowledged) entry — a stuck batch | > 300 s (`ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS`) |
+| time since the last successful load | > 10 min (`ANALYTICS_MONITOR_LOAD_STALE_MINUTES`) |
+| loaded events without enrichment after 2 h | > 100 (`ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX`) |
+
+An alert pages once per condition; while it stays open it is re-sent only after
+`ALERT_COOLDOWN_MINUTES` (60), and a "Resolved" message follows when it clears. A check that cannot
+run (store down) alerts on its own and leaves its conditions open. Every pass is recorded in
+`analytics.job_runs` (job = `monitor`); alerts are in `analytics.alerts`. See docs/RUNBOOK.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, get_current_context, task
+
+from analytics.dag_defaults import default_args
+
+
+@dag(
+    dag_id="events_monitor",
+    schedule=timedelta(minutes=5),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["analytics", "monitor"],
+    doc_md=__doc__,
+    default_args=default_args(retries=1, retry_delay=timedelta(seconds=30)),
+)
+def events_monitor():
+    @task(execution_timeout=timedelta(minutes=4))
+    def check() -> dict:
+        from analytics.monitor import run_monitor
+
+        return run_monitor(run_id=get_current_context()["run_id"])
+
+    check()
+
+
+events_monitor()

@@ -1,0 +1,1 @@
+SELECT max(watermark) FROM analytics.load_runs
