@@ -115,12 +115,16 @@ def test_figures_are_judged_against_the_monitor_thresholds(plugin_module, settin
         monitor_dedup_rate_max=0.2,
         monitor_lag_max=4,
         monitor_pending_age_max_seconds=60,
-        monitor_enrich_backlog_max=seeded.backlog_waiting - 1,
+        monitor_enrich_backlog_max=2,  # the 3 seeded events waiting for 20 h are overdue
+        monitor_rejection_rate_max=0.03,  # 3 of 73 in the last 15 min
     )
     body = _client(plugin_module, tight).get("/api/overview", headers=ADMIN).json()
     assert body["collector"]["dedupAboveThreshold"] is False  # 14.3 % is under 20 %
     assert body["stream"]["lagAboveThreshold"] and body["stream"]["pendingAboveThreshold"]
-    assert body["enrichment"]["aboveThreshold"] is True
+    assert body["enrichment"]["aboveThreshold"] is True and body["enrichment"]["overdue"] >= 3
+    assert body["collector"]["rejectionAboveThreshold"] is True
+    assert relaxed["collector"]["rejectionAboveThreshold"] is False
+    assert relaxed["collector"]["dedupSourcesAbove"] == ["web"]  # web: 9 of 59; ios: 1 of 11, too few checks
     too_few = settings.with_overrides(monitor_min_checks=71)  # 70 checks: too small a sample to judge
     assert (
         _client(plugin_module, too_few).get("/api/overview", headers=ADMIN).json()["collector"]["dedupAboveThreshold"]

@@ -1,4 +1,9 @@
-"""Payloads of the Airflow UI monitoring dashboard, read through the same functions as /v1/admin/stats and the monitor."""
+"""Payloads of the Airflow UI monitoring dashboard.
+
+Figures come from analytics.stats (as /v1/admin/stats reads them) and every "above threshold" verdict from
+running the monitor DAG's own checks (analytics.monitor), so the page turns red exactly when events_monitor
+would alert. Only the chart series, the recent-runs lists and the per-hour backlog are read here.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 import redis
 
-from analytics import stats
+from analytics import monitor, stats
 from analytics.config import Settings
 from analytics.sql import load_sql
 from analytics.stream import Keys
@@ -62,85 +67,89 @@ def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None)
 def collector_section(client: redis.Redis, settings: Settings, hours: int, now: datetime) -> dict[str, Any]:
     keys = Keys(settings.key_prefix, settings.stream_key)
     at = now.timestamp()
-    # The rate is judged over the monitor's window and minimum sample, as the monitor DAG judges it.
-    threshold, min_checks = settings.monitor_dedup_rate_max, settings.monitor_min_checks
-    monitored = stats.collector_summary(client, keys, settings.monitor_window_minutes * 60, at)
+    figures, breaches = _check(monitor.check_collector, client, settings, now)
     last_hour = stats.collector_summary(client, keys, 3600, at)
+    dedup = [b for b in breaches if b["kind"] == "monitor.collector_dedup_rate"]
     return {
         "series": stats.collector_timeseries(client, keys, hours * 60, at),
         "lastHour": _brief(last_hour),
-        "monitorWindow": _brief(monitored),
-        "dedupThreshold": threshold,
-        "dedupMinChecks": min_checks,
-        "dedupAboveThreshold": monitored["totalChecks"] >= min_checks and monitored["deduplicationRate"] > threshold,
+        "monitorWindow": _brief(figures["collector"]),
+        "dedupThreshold": settings.monitor_dedup_rate_max,
+        "dedupMinChecks": settings.monitor_min_checks,
+        "dedupAboveThreshold": bool(dedup),
+        "dedupSourcesAbove": [b["key"].split(":", 1)[-1] for b in dedup],
+        "rejectionThreshold": settings.monitor_rejection_rate_max,
+        "rejectionAboveThreshold": any(b["kind"] == "monitor.collector_rejection_rate" for b in breaches),
+        "breaches": breaches,
         "empty": "no events in the last hour" if not (last_hour["totalChecks"] or last_hour["rejected"]) else None,
     }
 
 
 def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> dict[str, Any]:
-    health = stats.stream_health(client, settings.stream_key, settings.consumer_group, now.timestamp())
-    age = health["oldestPendingAgeSeconds"]
-    return health | {
+    figures, breaches = _check(monitor.check_stream, client, settings, now)
+    kinds = {b["kind"] for b in breaches}
+    return figures["stream"] | {
         "lagMax": settings.monitor_lag_max,
         "pendingAgeMaxSeconds": settings.monitor_pending_age_max_seconds,
-        "lagAboveThreshold": health["lag"] > settings.monitor_lag_max,
-        "pendingAboveThreshold": age is not None and age > settings.monitor_pending_age_max_seconds,
+        "lagAboveThreshold": "monitor.stream_lag" in kinds,
+        "pendingAboveThreshold": "monitor.stuck_pending" in kinds,
+        "breaches": breaches,
     }
 
 
 def loads_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    _, breaches = _check(monitor.check_load, conn, settings, now)
     last = stats.last_load(conn)
     recent = _rows(conn, "dashboard/select_recent_loads", {"limit": RECENT_LOADS})
-    stale_after = settings.monitor_load_stale_minutes * 60
-    out: dict[str, Any] = {"last": _jsonable(last), "recent": recent, "staleAfterSeconds": stale_after, "empty": None}
-    if last is None:
-        out["empty"] = "no load has run yet"
-        out["sinceLastLoadSeconds"] = None
-        out["dataFreshnessSeconds"] = None
-        out["stale"] = True
-        return out
-    out["sinceLastLoadSeconds"] = _age(now, last["finished_at"])
-    out["stale"] = out["sinceLastLoadSeconds"] > stale_after
-    out["dataFreshnessSeconds"] = _age(now, last["max_received_at"])
-    return out
+    return {
+        "last": _jsonable(last),
+        "recent": recent,
+        "staleAfterSeconds": settings.monitor_load_stale_minutes * 60,
+        "stale": bool(breaches),
+        "breaches": breaches,
+        "sinceLastLoadSeconds": _age(now, last["finished_at"]) if last else None,
+        "dataFreshnessSeconds": _age(now, last["max_received_at"]) if last else None,
+        "empty": "no load has run yet" if last is None else None,
+    }
 
 
 def enrichment_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    figures, breaches = _check(monitor.check_enrich, conn, settings, now)
     until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     since = until - timedelta(hours=BACKLOG_HOURS)
-    found = {
-        r["hour"]: r["waiting"]
-        for r in _rows(conn, "dashboard/select_enrichment_backlog", {"since": since, "until": until})
-    }
-    hours = [_iso(since + timedelta(hours=i)) for i in range(BACKLOG_HOURS)]
-    rows = [{"hour": h, "waiting": found.get(h, 0)} for h in hours]
+    params = {"since": since, "until": until}
+    found = {r["hour"]: r["waiting"] for r in _rows(conn, "dashboard/select_enrichment_backlog", params)}
+    rows = [
+        {"hour": h, "waiting": found.get(h, 0)}
+        for h in (_iso(since + timedelta(hours=i)) for i in range(BACKLOG_HOURS))
+    ]
     total = sum(found.values())
+    judged = figures.get("enrich") or {}
     return {
         "hours": BACKLOG_HOURS,
         "perHour": rows,
         "total": total,
+        "overdue": judged.get("overdue"),
+        "graceMinutes": settings.monitor_enrich_grace_minutes,
         "backlogMax": settings.monitor_enrich_backlog_max,
-        "aboveThreshold": total > settings.monitor_enrich_backlog_max,
+        "aboveThreshold": bool(breaches),
+        "breaches": breaches,
         "empty": "nothing waiting for enrichment" if not total else None,
     }
 
 
 def nightly_dedup_section(conn: psycopg.Connection, settings: Settings, now: datetime) -> dict[str, Any]:
+    figures, breaches = _check(monitor.check_nightly, conn, settings, now)
     rows = _rows(conn, "dashboard/select_last_job_run", {"job": NIGHTLY_DEDUP_JOB})
     if not rows:
-        return {"last": None, "empty": "the nightly deduplication has not run yet"}
+        return {"last": None, "breaches": breaches, "empty": "the nightly deduplication has not run yet"}
     last = rows[0]
-    run_stats = last.get("stats") or {}
-    rate = run_stats.get("rate")
-    scanned, marked = run_stats.get("scanned"), run_stats.get("marked")
-    if rate is None and isinstance(scanned, int) and isinstance(marked, int):
-        rate = round(marked / scanned, 6) if scanned else 0.0
-    threshold = settings.monitor_nightly_dedup_rate_max
     return {
         "last": last,
-        "rate": rate,
-        "threshold": threshold,
-        "aboveThreshold": rate is not None and rate > threshold,
+        "rate": round((figures.get("nightly") or {}).get("rate", 0.0), 6),
+        "threshold": settings.monitor_nightly_dedup_rate_max,
+        "aboveThreshold": bool(breaches),
+        "breaches": breaches,
         "ageSeconds": _age(now, last["finished_at"]),
         "empty": None,
     }
@@ -174,6 +183,14 @@ def _task_link(alert: dict[str, Any]) -> str | None:
         return None
     link = f"/dags/{quote(alert['dag_id'], safe='')}/runs/{quote(alert['run_id'], safe='')}"
     return f"{link}/tasks/{quote(alert['task_id'], safe='')}" if alert.get("task_id") else link
+
+
+def _check(check: Callable[..., None], *args: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Run one of the monitor DAG's checks: its figures, and the alerts it would raise now."""
+    report = monitor.Report()
+    check(report, *args)
+    breaches = [{"kind": a.kind, "key": a.alert_key, "title": a.title, "message": a.message} for a in report.findings]
+    return report.figures, breaches
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:

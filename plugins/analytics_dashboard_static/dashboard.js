@@ -51,10 +51,12 @@
 
   function hhmm(iso) { return new Date(iso).toISOString().slice(11, 16); }
 
-  function figure(name, value, sub, cls) {
+  // breaches: what the monitor DAG's checks would alert on now; their titles become the tooltip.
+  function figure(name, value, sub, cls, breaches) {
     var box = $('[data-figure="' + name + '"]');
     box.classList.remove("alert", "error");
     if (cls) box.classList.add(cls);
+    box.title = (breaches || []).map(function (b) { return b.title; }).join("\n");
     $(".value", box).textContent = value;
     var s = $(".sub", box);
     if (s) s.textContent = sub || "";
@@ -162,12 +164,19 @@
     figure("accepted", num(h.accepted));
     var reasons = Object.keys(h.duplicatesByReason || {}).map(function (k) { return k + " " + num(h.duplicatesByReason[k]); }).join(", ");
     figure("duplicates", num(h.duplicatesFound), reasons);
-    figure("rejected", num(h.rejected));
+    var w = c.monitorWindow;
+    var checked = w.totalChecks + w.rejected;
+    figure("rejected", num(h.rejected),
+      "last " + Math.round(w.windowSeconds / 60) + " min: " + pct(checked ? w.rejected / checked : 0) + " · alert above " + pct(c.rejectionThreshold),
+      c.rejectionAboveThreshold ? "alert" : null,
+      c.breaches.filter(function (b) { return b.kind === "monitor.collector_rejection_rate"; }));
     var m = c.monitorWindow;
     var mins = Math.round(m.windowSeconds / 60);
+    var above = c.dedupSourcesAbove.length ? " · over for " + c.dedupSourcesAbove.join(", ") : "";
     var box = figure("dedup-rate", pct(m.deduplicationRate),
-      "last " + mins + " min, " + num(m.totalChecks) + " checked · alert above " + pct(c.dedupThreshold),
-      c.dedupAboveThreshold ? "alert" : null);
+      "last " + mins + " min, " + num(m.totalChecks) + " checked · alert above " + pct(c.dedupThreshold) + " per source" + above,
+      c.dedupAboveThreshold ? "alert" : null,
+      c.breaches.filter(function (b) { return b.kind === "monitor.collector_dedup_rate"; }));
     var scale = Math.max(c.dedupThreshold * 2, m.deduplicationRate, 0.01);
     $(".meter .fill", box).style.width = Math.min(100, (m.deduplicationRate / scale) * 100) + "%";
     $(".meter .mark", box).style.left = Math.min(100, (c.dedupThreshold / scale) * 100) + "%";
@@ -184,9 +193,11 @@
     }
     figure("stream-length", num(s.length), s.stream);
     figure("lag", num(s.lag), (s.groupExists ? "not yet delivered to " + s.group : "consumer group " + s.group + " not created yet") +
-      " · alert above " + num(s.lagMax), s.lagAboveThreshold ? "alert" : null);
+      " · alert above " + num(s.lagMax), s.lagAboveThreshold ? "alert" : null,
+      s.breaches.filter(function (b) { return b.kind === "monitor.stream_lag"; }));
     figure("oldest-pending", s.pending ? dur(s.oldestPendingAgeSeconds) : "none",
-      num(s.pending) + " pending (delivered, not acked) · alert above " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null);
+      num(s.pending) + " pending (delivered, not acked) · alert above " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null,
+      s.breaches.filter(function (b) { return b.kind === "monitor.stuck_pending"; }));
   }
 
   function renderLoads(l) {
@@ -194,10 +205,10 @@
     var body = $("tbody", root);
     while (body.firstChild) body.removeChild(body.firstChild);
     if (!sectionState(root, l, l && l.empty)) { figure("last-load", l && l.error ? l.error : "–", l && l.detail, "error"); return; }
-    if (!l.last) { figure("last-load", "never", "no load has run yet", "alert"); return; }
+    if (!l.last) { figure("last-load", "never", "no load has run yet", l.stale ? "alert" : null, l.breaches); return; }
     figure("last-load", dur(l.sinceLastLoadSeconds) + " ago",
       num(l.last.inserted) + (l.last.inserted === 1 ? " row in " : " rows in ") + dur(l.last.duration_ms / 1000) + " · data " + dur(l.dataFreshnessSeconds) + " old",
-      l.stale ? "alert" : null);
+      l.stale ? "alert" : null, l.breaches);
     l.recent.forEach(function (r) {
       body.appendChild(el("tr", {}, [
         el("td", { text: when(r.finished_at) }),
@@ -213,7 +224,10 @@
   function renderEnrichment(e) {
     var root = $("#enrichment");
     var ok = sectionState(root, e, e && e.empty);
-    $(".total", root).textContent = ok ? num(e.total) + " events waiting, last " + e.hours + " h · alert above " + num(e.backlogMax) : "";
+    $(".total", root).textContent = ok ? num(e.total) + " events waiting, last " + e.hours + " h; " +
+      (e.overdue == null ? "no loader watermark yet" : num(e.overdue) + " waiting over " + dur(e.graceMinutes * 60)) +
+      " · alert above " + num(e.backlogMax) : "";
+    $(".total", root).title = ok ? e.breaches.map(function (b) { return b.title; }).join("\n") : "";
     $(".total", root).classList.toggle("over", !!(ok && e.aboveThreshold));
     $(".total", root).dataset.total = ok ? String(e.total) : "";
     barChart($("#backlog"), ok ? e.perHour : []);

@@ -72,9 +72,20 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
     out.ids["load_runs"] = [
         db.execute(
             """INSERT INTO analytics.load_runs (run_id, started_at, finished_at, entries_read, inserted, rejected,
-                                                lag_left, max_received_at, duration_ms)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (f"dash-{tag}-{i}", now - ago - timedelta(seconds=1), now - ago, read, ins, rej, 0, now - ago, ms),
+                                                lag_left, max_received_at, duration_ms, watermark)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (
+                f"dash-{tag}-{i}",
+                now - ago - timedelta(seconds=1),
+                now - ago,
+                read,
+                ins,
+                rej,
+                0,
+                now - ago,
+                ms,
+                now - ago,
+            ),
         ).fetchone()[0]
         for i, (ago, read, ins, rej, ms) in enumerate(
             [(timedelta(seconds=60), 500, 500, 0, 400), (timedelta(0), 1240, 1234, 6, 850)]
