@@ -46,7 +46,7 @@ def _alert(kind: str, key_suffix: str, title: str, lines: list[str], first_check
         message="\n".join(lines),
         severity="warning",
         first_check=first_check,
-        runbook=f"{RUNBOOK}#{name.replace('_', '-')}",
+        runbook=f"{RUNBOOK}#{name.split('.')[0].replace('_', '-')}",
         details=details,
         dag_id="events_monitor",
     )
