@@ -185,6 +185,7 @@ def main() -> None:
     params["dbname"] = f"analytics_bench_enrich_{os.getpid()}"
     dsn = make_conninfo(**params)
     ensure_database(dsn)
+    print(f"load average at the start (1/5/15 min): {os.getloadavg()}, cpus: {os.cpu_count()}", flush=True)
     rng = np.random.default_rng(7)
     try:
         migrate(dsn)
@@ -244,6 +245,7 @@ def main() -> None:
                 lambda: enrich_interval(dsn, p_start, p_start + one, engine="rust"),
             )
         )
+        print(f"\nload average at the end (1/5/15 min): {os.getloadavg()}, cpus: {os.cpu_count()}")
         io_floor = results[0]["seconds"] / results[0]["events"] + results[2]["seconds"] / results[2]["events"]
         base = 1 / io_floor
         print(f"\nI/O floor (read + write the same rows, no enrichment): {base:,.0f} events/s")
