@@ -135,3 +135,34 @@ def test_monitor_dag_runs_and_records(dagbag, settings, db):
         "SELECT stats FROM analytics.job_runs WHERE job = 'monitor' AND run_id = %s", (run.run_id,)
     ).fetchone()[0]
     assert set(stats["figures"]) >= {"collector", "stream", "load", "nightly", "enrich"}
+
+
+def test_nightly_rate_and_stale_load_alert(mon_settings, redis_client, db):
+    import uuid
+
+    from analytics.dedup import deduplicate
+
+    s, posts = mon_settings
+    day = datetime(2029, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1000)
+    for i in range(12):  # 12 pairs 0.5 s apart: 12 of 24 scanned are marked (50 %)
+        t = day + timedelta(minutes=i)
+        for dt in (0, 500):
+            db.execute(
+                """INSERT INTO analytics.events (id, event_type, source, occurred_at, received_at, actor_id,
+                                                 session_id, fingerprint)
+                   VALUES (%s, 'user_login', 'web', %s, %s, 'usr_007', 's-night', 'fp')""",
+                (uuid.uuid4(), t + timedelta(milliseconds=dt), t + timedelta(milliseconds=dt)),
+            )
+    assert deduplicate(s.database_url, day, day + timedelta(days=1), run_id="mon-nightly").marked == 12
+    finished = datetime.now(UTC) - timedelta(minutes=1)
+    db.execute(
+        "INSERT INTO analytics.load_runs (run_id, started_at, finished_at) VALUES ('mon-load', %s, %s)",
+        (finished, finished),
+    )
+
+    out = monitor(s.database_url, redis_client, s, finished + timedelta(minutes=30))
+    assert {"monitor.nightly_dedup_rate", "monitor.load_stale"} <= set(out["alerts"]["fired"])
+    nightly = _hooks(posts, "monitor.nightly_dedup_rate")[0]
+    assert nightly["details"]["runId"] == "mon-nightly" and nightly["details"]["rate"] == 0.5
+    stale = _hooks(posts, "monitor.load_stale")[0]
+    assert stale["runbook"] == "docs/RUNBOOK.md#load-stale" and "30 min" in stale["title"]

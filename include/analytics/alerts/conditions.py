@@ -6,9 +6,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from psycopg.types.json import Jsonb
-
-from analytics.alerts.dispatch import insert, send
+from analytics.alerts.dispatch import insert, jsonb, send
 from analytics.alerts.model import Alert
 from analytics.config import Settings
 from analytics.sql import load_sql
@@ -54,8 +52,8 @@ def reconcile(conn, findings: list[Alert], checked_kinds: set[str], settings: Se
                         "id": row[0],
                         "at": now,
                         "message": reminder.as_text(),
-                        "details": Jsonb(alert.details),
-                        "channels": Jsonb(channels),
+                        "details": jsonb(alert.details),
+                        "channels": jsonb(channels),
                     },
                 )
                 out.reminded.append(key)
@@ -74,7 +72,7 @@ def reconcile(conn, findings: list[Alert], checked_kinds: set[str], settings: Se
             )
             channels = send(resolved, settings)
             conn.execute(
-                load_sql("alerts/update_alert_resolved"), {"id": row[0], "at": now, "channels": Jsonb(channels)}
+                load_sql("alerts/update_alert_resolved"), {"id": row[0], "at": now, "channels": jsonb(channels)}
             )
             out.resolved.append(key)
     log.info("monitor alerts: %s", out.as_dict())

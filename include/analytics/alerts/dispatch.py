@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -13,6 +15,15 @@ from analytics.config import Settings
 from analytics.sql import load_sql
 
 log = logging.getLogger("analytics.alerts")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
+
+
+def jsonb(value: Any) -> Jsonb:
+    """Jsonb that also takes the datetimes alert details carry."""
+    return Jsonb(value, dumps=_dumps)
 
 
 def send(alert: Alert, settings: Settings) -> dict[str, str]:
@@ -40,12 +51,12 @@ def insert(conn, alert: Alert, channels: dict[str, str], at: datetime) -> int:
             "state": alert.state,
             "title": alert.title,
             "message": alert.as_text(),
-            "details": Jsonb(alert.details | {"firstCheck": alert.first_check, "runbook": alert.runbook}),
+            "details": jsonb(alert.details | {"firstCheck": alert.first_check, "runbook": alert.runbook}),
             "dag_id": alert.dag_id,
             "task_id": alert.task_id,
             "run_id": alert.run_id,
             "log_url": alert.log_url,
-            "channels": Jsonb(channels),
+            "channels": jsonb(channels),
             "at": at,
         },
     ).fetchone()
