@@ -140,7 +140,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=int, default=1000, help="offered requests/s for the latency run")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best round of each run counts")
     parser.add_argument("--write", help="rewrite the Collector section of this markdown file")
+    parser.add_argument("--only", default="", help="run only the runs whose name contains this (exploration)")
     opts = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install -y wrk")
@@ -176,32 +178,40 @@ def main() -> None:
             ("baseline_batch50", "bench.collector_baseline_app:app", opts.connections // 2, ["50", "0"]),
             ("collector_batch50", "ingest_api.wsgi:app", opts.connections // 2, ["50", "0"]),
         ]
-        for name, app, conns, args in runs:
-            proc, base = start_gunicorn(app, env)
-            try:
-                if app.startswith("ingest_api"):
-                    # Warm: the script cached in Redis, the known-id sets filled, each worker's imports done.
-                    wrk(base, str(script), 2, 4, 1, "1", "0", f"warm{name}")
-                before = client.xlen(f"{prefix}:events")
-                results[name] = wrk(base, str(script), opts.seconds, conns, 2, *args, name)
-                results[name]["appended"] = client.xlen(f"{prefix}:events") - before
-            finally:
-                stop(proc)
-            print(name, results[name], flush=True)
+        runs = [run for run in runs if opts.only in run[0]]
+        for rnd in range(opts.rounds):
+            for name, app, conns, args in runs:
+                proc, base = start_gunicorn(app, env)
+                try:
+                    if app.startswith("ingest_api"):
+                        # Warm: the script cached in Redis, the known-id sets filled, each worker's imports done.
+                        wrk(base, str(script), 2, 4, 1, "1", "0", f"warm{rnd}{name}")
+                    before = client.xlen(f"{prefix}:events")
+                    r = wrk(base, str(script), opts.seconds, conns, 2, *args, f"{rnd}{name}")
+                    r["appended"] = client.xlen(f"{prefix}:events") - before
+                finally:
+                    stop(proc)
+                print(rnd, name, r, flush=True)
+                # The machine is shared: keep each run's least disturbed round (best throughput, or best p99 when paced).
+                better = r["99"] < results[name]["99"] if name == "collector_paced" and name in results else None
+                if name not in results or better or (better is None and r["rps"] > results[name]["rps"]):
+                    results[name] = r
     finally:
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)
         drop_database(dsn)
         shutil.rmtree(script.parent, ignore_errors=True)
 
+    if len(results) < 5:
+        return
     single_ratio = results["collector_single"]["rps"] / results["baseline_single"]["rps"]
     batch_events = results["collector_batch50"]["appended"] / opts.seconds
     paced = results["collector_paced"]
     report = (
         f"""## Collector
 
-Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine ({os.cpu_count()} cores, shared), loopback, wrk
-({opts.seconds} s per run, 2 wrk threads), gunicorn.conf.py with GUNICORN_WORKERS={workers},
+Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine ({os.cpu_count()} cores, shared with other
+jobs: best of {opts.rounds} interleaved rounds per run), loopback, wrk ({opts.seconds} s per run, 2 wrk threads), gunicorn.conf.py with GUNICORN_WORKERS={workers},
 GUNICORN_THREADS={threads}; Redis and Postgres local. Reproduce: `apt-get install -y wrk` then
 `.venv/bin/python bench/collector_bench.py --write BENCHMARKS.md`.
 
