@@ -142,7 +142,7 @@ _WEARABLE_RX = re.compile(r"\bwatch\b|watch ?os|\bsm-r\d{3}\b")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
-    return any(w in text for w in words)
+    return any(map(text.__contains__, words))
 
 
 _DESKTOP_OS = frozenset({"macOS", "Windows", "Linux", "ChromeOS", "FreeBSD", "OpenBSD", "NetBSD", "Solaris"})
@@ -163,7 +163,8 @@ _EMPTY = Parsed(None, None, None, None, None, None, None, False)
 
 
 @cache
-def _resolver(engine: Engine) -> Callable[[str], Any]:
+def _resolver(engine: Engine) -> Callable[[str], tuple[Any, Any, Any]]:
+    """ua → (user agent, os, device) matches, each with family / major / minor / patch (brand / model) or None."""
     from ua_parser import BasicResolver, Domain, load_builtins
 
     matchers = load_builtins()
@@ -175,18 +176,24 @@ def _resolver(engine: Engine) -> Callable[[str], Any]:
                 raise
         else:
             r = RustResolver(matchers)
-            return lambda ua: r(ua, Domain.ALL)
+            # The extractors' matches carry the same fields as ua-parser's result types; calling them
+            # directly skips building those (a third of the cost per string).
+            return lambda ua: (r.ua.extract(ua), r.os.extract(ua), r.de.extract(ua))
     b = BasicResolver(matchers)
-    return lambda ua: b(ua, Domain.ALL)
+
+    def basic(ua: str) -> tuple[Any, Any, Any]:
+        res = b(ua, Domain.ALL)
+        return res.user_agent, res.os, res.device
+
+    return basic
 
 
-def _version(*parts: str | None) -> str | None:
-    out = []
-    for p in parts:
-        if p is None or p == "":
-            break
-        out.append(p)
-    return ".".join(out) or None
+def _version(major: str | None, minor: str | None, patch: str | None) -> str | None:
+    if not major:
+        return None
+    if not minor:
+        return major
+    return f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
 
 
 def device_type(ua: str, browser: str | None, os_name: str | None, family: str | None, brand: str | None) -> str:
@@ -232,8 +239,7 @@ def device_type(ua: str, browser: str | None, os_name: str | None, family: str |
 def parse_one(ua: str | None, engine: Engine = "auto") -> Parsed:
     if not ua:
         return _EMPTY
-    res = _resolver(engine)(ua)
-    u, o, d = res.user_agent, res.os, res.device
+    u, o, d = _resolver(engine)(ua)
     browser = u.family if u and u.family != "Other" else None
     if browser == "Apple Mail" and d is not None and d.brand != "Apple":
         # A bare "AppleWebKit (KHTML, like Gecko)" matches Apple Mail; on a console or TV it is the built-in browser.
