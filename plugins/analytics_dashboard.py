@@ -8,6 +8,7 @@ manager, or the pipeline's admin token (`ANALYTICS_ADMIN_TOKEN`) as a bearer tok
 from __future__ import annotations
 
 import hmac
+import time
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ URL_ROUTE = "analytics-pipeline"
 ADMIN_PRINCIPAL = "admin-token"
 # Own assets only; framed by the Airflow UI (same origin), nobody else.
 CSP = "default-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri 'none'"
+SHARED_SECONDS = 5.0
+_shared: dict[tuple[Settings, int], tuple[float, dict]] = {}
 
 
 def _root_path() -> str:
@@ -105,11 +108,23 @@ def api_overview(
     hours: Annotated[int, Query(ge=1, le=24, description="Hours of per-minute collector counts")] = 3,
 ) -> JSONResponse:
     """Every section of the page in one payload (see analytics.dashboard.overview)."""
+    body = _shared_overview(cfg, hours) | {"viewer": who}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _shared_overview(cfg: Settings, hours: int) -> dict:
+    """One read of the stores per SHARED_SECONDS for all viewers: N open tabs cost what one does."""
     from analytics.dashboard import overview
 
+    key = (cfg, hours)
+    hit = _shared.get(key)
+    if hit is not None and time.monotonic() - hit[0] < SHARED_SECONDS:
+        return hit[1]
     body = overview(cfg, hours=hours)
-    body["viewer"] = who
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    if len(_shared) > 64:  # a handful of settings x windows in practice; never grow without bound
+        _shared.clear()
+    _shared[key] = (time.monotonic(), body)
+    return body
 
 
 def _to_login(request: Request) -> Response:

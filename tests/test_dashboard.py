@@ -153,6 +153,14 @@ def test_alert_links_are_http_or_same_origin_only(plugin_module, settings, db):
         db.execute("DELETE FROM analytics.alerts WHERE id = ANY(%s)", (ids,))
 
 
+def test_viewers_within_seconds_share_one_read(plugin_module, settings):
+    client = _client(plugin_module, settings)
+    first = client.get("/api/overview", headers=ADMIN).json()
+    again = client.get("/api/overview", headers=ADMIN).json()
+    assert again["generatedAt"] == first["generatedAt"]
+    assert client.get("/api/overview?hours=2", headers=ADMIN).json()["hours"] == 2
+
+
 def test_empty_stores_say_so(plugin_module, settings):
     body = _client(plugin_module, settings).get("/api/overview", headers=ADMIN).json()
     assert body["collector"]["ok"] and body["collector"]["empty"] == "no events in the last hour"

@@ -159,7 +159,7 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         expect(page.locator('[data-figure="accepted"] .value')).to_have_text("70", timeout=10_000)
         keys = Keys(settings.key_prefix, settings.stream_key)
         redis_client.hincrby(keys.stats(stats_bucket()), stat_field("accepted", "", "web", "asset_viewed"), 5)
-        expect(page.locator('[data-figure="accepted"] .value')).to_have_text("75", timeout=10_000)
+        expect(page.locator('[data-figure="accepted"] .value')).to_have_text("75", timeout=15_000)
 
         # The Airflow UI's dark mode (its "theme" in localStorage) carries over.
         page.evaluate("localStorage.setItem('theme', 'dark')")
