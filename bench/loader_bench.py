@@ -154,7 +154,11 @@ def _produce(redis_url: str, stream: str, rate: int, seconds: float) -> None:
     del now
 
 
-def freshness(dsn: str, redis_url: str, cfg: LoaderConfig, rate: int, seconds: float) -> dict[str, float]:
+def freshness(
+    dsn: str, redis_url: str, cfg: LoaderConfig, rate: int, seconds: float, cycle: tuple[float, float] | None = None
+) -> dict[str, float]:
+    """One following run for `seconds`; or, with cycle=(budget, gap), runs of `budget` s separated by `gap` s
+    (the scheduler's start delay between two runs) for the same total time."""
     client = redis.Redis.from_url(redis_url)
     _truncate(dsn)
     client.delete(cfg.stream, cfg.rejected_stream)
@@ -168,15 +172,27 @@ def freshness(dsn: str, redis_url: str, cfg: LoaderConfig, rate: int, seconds: f
         target=_produce, args=(redis_url, cfg.stream, rate, seconds)
     )
     producer.start()
-    follow = LoaderConfig(**{**cfg.__dict__, "follow_s": seconds + 2, "time_budget_s": seconds + 5})
-    stats = run_load(dsn, client, follow, after_commit=committed)
+    batches = 0
+    if cycle is None:
+        follow = LoaderConfig(**{**cfg.__dict__, "follow_s": seconds + 2, "time_budget_s": seconds + 5})
+        batches = run_load(dsn, client, follow, after_commit=committed).batches
+    else:
+        budget, gap = cycle
+        run = LoaderConfig(**{**cfg.__dict__, "follow_s": budget, "time_budget_s": budget})
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            batches += run_load(dsn, client, run, after_commit=committed).batches
+            time.sleep(gap)
+        batches += run_load(
+            dsn, client, LoaderConfig(**{**cfg.__dict__, "follow_s": 0}), after_commit=committed
+        ).batches
     producer.join()
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
     return {
         "events": len(latencies),
         "offered_rate_per_s": rate,
-        "batches": stats.batches,
+        "batches": batches,
         "p50_ms": round(q[49], 1),
         "p95_ms": round(q[94], 1),
         "max_ms": round(latencies[-1], 1),
@@ -190,6 +206,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--rate", type=int, default=1000, help="freshness: offered events/s")
     parser.add_argument("--seconds", type=float, default=20, help="freshness: how long to offer them")
+    parser.add_argument(
+        "--cycle",
+        nargs=2,
+        type=float,
+        metavar=("BUDGET", "GAP"),
+        help="freshness over scheduled runs: runs of BUDGET s, GAP s apart (e.g. 55 5 with --seconds 180)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -225,7 +248,7 @@ def main() -> None:
         raw_rate = args.events / statistics.median(raw_s)
         load_rate = args.events / statistics.median(load_s)
         ratios = [raw / load for raw, load in zip(raw_s, load_s, strict=True)]
-        fresh = freshness(dsn, s.redis_url, cfg, args.rate, args.seconds)
+        fresh = freshness(dsn, s.redis_url, cfg, args.rate, args.seconds, tuple(args.cycle) if args.cycle else None)
         result = {
             "events": args.events,
             "batch_size": args.batch_size,

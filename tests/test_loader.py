@@ -96,9 +96,10 @@ def test_crash_after_commit_before_ack_reloads_nothing_twice(settings, redis_cli
     n = db.execute("SELECT count(*) FROM analytics.events WHERE id = ANY(%s::uuid[])", (ids,)).fetchone()[0]
     assert n == 30
     row = db.execute(
-        "SELECT entries_read, inserted, already_present FROM analytics.load_runs WHERE run_id = %s", (run.run_id,)
+        "SELECT entries_read, inserted, already_present, reclaimed FROM analytics.load_runs WHERE run_id = %s",
+        (run.run_id,),
     ).fetchone()
-    assert row == (30, 20, 10)
+    assert row == (30, 20, 10, 20)
     assert redis_client.xpending(settings.stream_key, settings.consumer_group)["pending"] == 0
 
 

@@ -310,7 +310,7 @@ def run_load(
             ids = load_batch(conn, entries, stats, after_commit, fresh=kind == "new")
             # Only after the commit: a crash before this line replays the batch, which inserts nothing twice.
             client.xack(cfg.stream, cfg.group, *ids)
-            if kind == "reclaimed":
+            if kind != "new":  # left unacknowledged by a crashed run (another consumer's, or this one's)
                 stats.reclaimed += len(entries)
         stats.trimmed = sum(loader_stream.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
         stats.watermark = loader_stream.watermark(
