@@ -285,8 +285,9 @@ def test_healthz_readyz(client, settings, redis_client):
 
 
 def test_metrics_prometheus_text(client):
-    client.post("/v1/track", json=ev())
-    client.post("/v1/track", json=ev())
+    at = iso(datetime.now(UTC) - timedelta(minutes=1))
+    client.post("/v1/track", json=ev(occurredAt=at))
+    client.post("/v1/track", json=ev(occurredAt=at))
     client.post("/v1/track", json=ev(eventType="nope"))
     client.post("/v1/track", data=b"{", content_type="application/json")
     resp = client.get("/metrics")

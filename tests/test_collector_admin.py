@@ -87,6 +87,7 @@ def test_stats_reports_counts_stream_and_last_load(client, settings, redis_clien
         "entityId": "ast_001",
         "entityType": "asset",
         "sessionId": "adm",
+        "occurredAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
     }
     client.post("/v1/track", json=ev)
     client.post("/v1/track", json=ev)

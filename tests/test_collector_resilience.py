@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -20,6 +21,8 @@ EV = {
     "entityId": "ast_001",
     "entityType": "asset",
     "sessionId": "res",
+    # Explicit: a resend then has the same fingerprint whatever second the server receives it in.
+    "occurredAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
 }
 
 

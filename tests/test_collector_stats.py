@@ -11,9 +11,13 @@ import pytest
 from analytics.stats import collector_counts, collector_summary, collector_timeseries, last_load, stream_health
 from analytics.stream import Keys, StreamWriter, stats_bucket
 
+# Explicit occurredAt: with the server's clock, two posts could straddle a second and not be duplicates.
+AT = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+
 
 def _event(**over):
     base = {
+        "occurredAt": AT,
         "eventType": "asset_viewed",
         "source": "web",
         "actorId": "usr_001",
