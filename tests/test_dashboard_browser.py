@@ -124,6 +124,8 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         expect(fig("accepted").locator(".value")).to_have_text("70", timeout=20_000)
         expect(fig("duplicates").locator(".value")).to_have_text("10")
         expect(fig("rejected").locator(".value")).to_have_text("3")
+        expect(fig("rejected").locator(".sub")).to_contain_text("4.11 %")  # 3 of 73 in the monitor's 15 min
+        expect(fig("duplicates").locator(".sub")).to_have_text("fingerprint 9, idempotency_key 1")
         expect(fig("dedup-rate").locator(".value")).to_have_text("14.3 %")
         expect(fig("dedup-rate")).to_have_class(re.compile(r"\balert\b"))
         expect(fig("stream-length").locator(".value")).to_have_text("7")
