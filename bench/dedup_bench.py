@@ -106,6 +106,7 @@ def main() -> None:
         scanned_py, marked_py = python_baseline(dsn, day2, day2 + timedelta(days=1), timedelta(seconds=1))
         py_s = time.perf_counter() - t
 
+        print(f"load average (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"rows scanned per day: {first.scanned:,}  (rule {rule_name(1000)})")
         print(f"set-based SQL : {sql_s:6.2f} s  {first.scanned / sql_s:>10,.0f} rows/s  marked {first.marked:,}")
         print(f"re-run        : {rerun_s:6.2f} s  {again.scanned / rerun_s:>10,.0f} rows/s  marked {again.marked}")
