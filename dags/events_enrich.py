@@ -6,9 +6,11 @@ this writes one `analytics.attribution` row: browser, OS, device type / brand / 
 from the user agent (each distinct string parsed once, with the `ua-parser-rs` accelerator when
 installed); the session's start, duration, referrer, landing page and first-touch UTM; and the
 referenced asset / license / project / payout **as it was at the event's time** (from
-`analytics.entity_versions`, kept by triggers on the host tables). `analytics.sessions` is merged
-incrementally: a late event from before a session's known start moves its start and first touch,
-and earlier rows of that session are corrected.
+`analytics.entity_versions`, kept by triggers on the host tables: history rather than a snapshot
+captured once, because a captured-once value is only right if the first enrichment runs promptly —
+a backfill, a re-run or a late event would stamp the entity as it is at enrichment time).
+`analytics.sessions` is merged incrementally: a late event from before a session's known start moves
+its start and first touch, and the session's rows in other hours are corrected to match.
 
 **Why `received_at`.** It is assigned by the collector, is the partition key, and is what the
 loader's watermark promises about ("every event received before the watermark is loaded"). An
@@ -20,8 +22,10 @@ and is enriched by that run. `wait_for_loader` therefore holds the run until
 **Re-runs and backfills are safe.** A run replaces its interval's attribution rows in one transaction
 and subtracts what they had counted from their sessions, so running an interval twice gives the same
 rows. Backfill past hours with
-`airflow backfill create --dag-id events_enrich --from-date 2026-01-01T00:00 --to-date 2026-01-01T06:00`
-or clear a run in the UI; the run's record, with counts and timings, is in `analytics.job_runs`.
+`airflow backfill create --dag-id events_enrich --from-date 2026-01-01T00:00Z --to-date 2026-01-01T05:00Z`
+(dates are logical dates = interval starts, both ends inclusive: six hours here; the scheduler starts
+backfill runs only while the DAG is unpaused) or clear a run in the UI. Each run's counts and timings
+are in `analytics.job_runs` (job `enrich`).
 """
 
 from __future__ import annotations
