@@ -7,6 +7,7 @@ the source) so that analytics.alerts.conditions pages once, reminds after the co
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from psycopg.types.json import Jsonb
 
 from analytics.alerts.conditions import reconcile
+from analytics.alerts.dispatch import dumps, jsonb
 from analytics.alerts.model import RUNBOOK, Alert
 from analytics.config import Settings
 from analytics.db import connect
@@ -308,16 +309,10 @@ def monitor(dsn: str, client: redis.Redis, s: Settings, now: datetime, run_id: s
                 "end": now,
                 "started_at": now,
                 "finished_at": datetime.now(UTC),
-                "stats": Jsonb(result, dumps=_dumps),
+                "stats": jsonb(result),
             },
         )
     return result
-
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
 
 
 def run_monitor(run_id: str | None = None) -> dict[str, Any]:
@@ -331,10 +326,4 @@ def run_monitor(run_id: str | None = None) -> dict[str, Any]:
         result = monitor(postgres_dsn(), client, s, datetime.now(UTC), run_id=run_id)
     finally:
         client.close()
-    return json_safe(result)
-
-
-def json_safe(value: Any) -> Any:
-    import json
-
-    return json.loads(_dumps(value))
+    return json.loads(dumps(result))  # the XCom: plain JSON

@@ -17,13 +17,14 @@ from analytics.sql import load_sql
 log = logging.getLogger("analytics.alerts")
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
+    """JSON text; datetimes as ISO 8601."""
     return json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
 
 
 def jsonb(value: Any) -> Jsonb:
     """Jsonb that also takes the datetimes alert details carry."""
-    return Jsonb(value, dumps=_dumps)
+    return Jsonb(value, dumps=dumps)
 
 
 def send(alert: Alert, settings: Settings) -> dict[str, str]:
