@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import time
 import uuid
@@ -250,6 +251,8 @@ def main() -> None:
         ratios = [raw / load for raw, load in zip(raw_s, load_s, strict=True)]
         fresh = freshness(dsn, s.redis_url, cfg, args.rate, args.seconds, tuple(args.cycle) if args.cycle else None)
         result = {
+            "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "events": args.events,
             "batch_size": args.batch_size,
             "raw_copy_rows_per_s": round(raw_rate),
