@@ -4,7 +4,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 ensure_venv dev
 ensure_services
-for b in bench/bench_*.py; do
+for b in bench/*bench*.py; do
   say "$b"
   "$PY" "$b"
 done
