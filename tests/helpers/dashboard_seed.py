@@ -88,7 +88,8 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
             ),
         ).fetchone()[0]
         for i, (ago, read, ins, rej, ms) in enumerate(
-            [(timedelta(seconds=60), 500, 500, 0, 400), (timedelta(0), 1240, 1234, 6, 850)]
+            # Newest of all: finished at seed time (an earlier test's rows finished before it).
+            [(timedelta(milliseconds=1), 500, 500, 0, 400), (timedelta(0), 1240, 1234, 6, 850)]
         )
     ]
     out.ids["job_runs"] = [
@@ -100,8 +101,8 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
                 f"dash-{tag}-nightly",
                 now - timedelta(hours=26),
                 now - timedelta(hours=2),
-                now - timedelta(minutes=5),
-                now - timedelta(minutes=4),
+                now - timedelta(minutes=1),
+                now,
                 Jsonb(
                     {  # the shape analytics.dedup.DedupResult.as_dict() records
                         "scanned": out.nightly_scanned,
