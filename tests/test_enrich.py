@@ -290,3 +290,35 @@ def test_two_changes_in_one_transaction_leave_one_version(db):
     assert db.execute("SELECT count(*) FROM analytics.entity_versions WHERE entity_id = %s", (asset,)).fetchone()[
         0
     ] == len(rows)
+
+
+def test_awkward_text_survives_the_csv_round_trips(db, database_url, hour):
+    sid = f's,{uuid.uuid4().hex[:6]}"q'
+    weird = {
+        "referrer": "NA",
+        "landingPage": 'line one\nline "two", three',
+        "utmSource": "",
+        "utmTerm": "\\.",
+        "utmContent": "null",
+    }
+    first = insert_event(
+        db, received_at=hour + timedelta(minutes=1), session_id=sid, user_agent='Weird/1.0 (x, "y")', attribution=weird
+    )
+    lone = insert_event(
+        db, received_at=hour + timedelta(minutes=2), attribution={"referrer": "a,b", "utmMedium": "NULL"}
+    )
+
+    enrich_interval(database_url, hour, hour + timedelta(hours=1))
+
+    row = attribution(db, first)
+    assert row["session_id"] == sid
+    assert (row["referrer"], row["landing_page"], row["utm_term"], row["utm_content"]) == (
+        "NA",
+        'line one\nline "two", three',
+        "\\.",
+        "null",
+    )
+    assert row["utm_source"] in ("", None)  # an empty UTM value carries no information either way
+    assert pick(attribution(db, lone), "referrer", "utm_medium", "session_id") == ("a,b", "NULL", None)
+    session = db.execute("SELECT landing_page FROM analytics.sessions WHERE session_id = %s", (sid,)).fetchone()
+    assert session == ('line one\nline "two", three',)
