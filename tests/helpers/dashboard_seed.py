@@ -128,7 +128,7 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
         for row in [
             ("task_failed", f"task:{tag}", "error", "resolved", "events_load.load_batch failed",
              "OperationalError: connection refused", "events_load", "load_batch", f"r-{tag}",
-             out.resolved_alert_log_url, now - timedelta(seconds=120), now - timedelta(seconds=100)),
+             out.resolved_alert_log_url, now - timedelta(milliseconds=1), now),
             ("monitor.dedup_rate", f"dedup:{tag}", "error", "firing", out.firing_alert_title,
              "web/asset_viewed: 9 of 59 checks were duplicates", "events_monitor", "check", f"m-{tag}",
              None, now, None),
