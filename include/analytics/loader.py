@@ -1,7 +1,9 @@
-"""Drain the Redis stream into analytics.events: COPY → INSERT … ON CONFLICT → commit → XACK.
+"""Drain the Redis stream into analytics.events: COPY → commit → XACK.
 
 At-least-once reads (consumer group, XACK only after the commit) plus an idempotent table (the event id,
-the idempotency key) give exactly-once effect. An entry that cannot be loaded is kept in
+the idempotency key) give exactly-once effect. Fresh entries are COPied straight into the table; a batch
+that conflicts (a replay) or holds a bad row goes through a staging table and `INSERT … ON CONFLICT DO
+NOTHING`, bad rows isolated by bisection. An entry that cannot be loaded is kept in
 analytics.rejected_events with the reason and acknowledged; the rest of its batch loads.
 """
 
