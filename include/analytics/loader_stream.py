@@ -39,7 +39,8 @@ def read_batches(
     The caller acknowledges each batch before asking for the next one."""
     cursor: bytes | str = "0-0"
     while time.monotonic() < deadline:
-        cursor, claimed, deleted = client.xautoclaim(stream, group, consumer, reclaim_idle_ms, cursor, count=batch_size)
+        cursor, claimed, *rest = client.xautoclaim(stream, group, consumer, reclaim_idle_ms, cursor, count=batch_size)
+        deleted = rest[0] if rest else []  # Redis ≥ 7 reports them; 6.2 returns two elements
         # Entries deleted while pending were dropped from the group by Redis: report them, fields empty.
         batch = list(claimed) + [(sid, {}) for sid in deleted]
         if batch:
