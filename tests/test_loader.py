@@ -173,11 +173,15 @@ def test_an_idempotency_key_holds_after_redis_forgot_it(settings, redis_client, 
     # An hour later the Redis key is gone and the client retries: a new id, the same key.
     retry = make_record(2, idempotency_key="order-42")
     twin_a, twin_b = make_record(3, idempotency_key="cart-7"), make_record(4, idempotency_key="cart-7")
-    add(redis_client, settings, [retry, twin_a, twin_b])
+    # An id in a non-canonical spelling still owns its key (compared as a uuid, not as text).
+    loud = make_record(5, idempotency_key="loud-1")
+    loud["id"] = loud["id"].upper()
+    add(redis_client, settings, [retry, twin_a, twin_b, loud])
     stats = load(settings, redis_client)
     assert stored(db, [first["id"], retry["id"]]) == [first["id"]]
     assert len(stored(db, [twin_a["id"], twin_b["id"]])) == 1
-    assert (stats.inserted, stats.already_present) == (1, 2)
+    assert stored(db, [loud["id"]]) == [loud["id"].lower()]
+    assert (stats.inserted, stats.already_present) == (2, 2)
 
 
 def test_collector_rejections_are_copied_once(settings, redis_client, db):

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -200,9 +201,9 @@ def copy_new_rows(conn: psycopg.Connection, rows: Iterable[tuple]) -> tuple[int,
                         keyed.append(row)
             if not keyed:
                 return written, 0
-            owners = {
-                (source, key): owner
-                for source, key, owner in conn.execute(
+            won = {
+                event_id
+                for (event_id,) in conn.execute(
                     load_sql("load/claim_batch_idempotency_keys"),
                     {
                         "sources": [r[_SOURCE] for r in keyed],
@@ -212,7 +213,7 @@ def copy_new_rows(conn: psycopg.Connection, rows: Iterable[tuple]) -> tuple[int,
                     },
                 )
             }
-            losers = [r for r in keyed if owners.get((r[_SOURCE], r[_KEY])) != r[0]]
+            losers = [r for r in keyed if str(uuid.UUID(r[0])) not in won]  # ids compared in canonical form
             if losers:
                 conn.execute(
                     load_sql("load/delete_events"),
