@@ -244,33 +244,31 @@ def test_empty_interval_is_recorded_and_a_reversed_one_rejected(db, database_url
         enrich_interval(database_url, start, start)
 
 
-def test_first_event_of_a_session_does_not_depend_on_read_order():
-    import pandas as pd
-
-    from analytics.enrich.sessions import interval_aggregates
-
-    rows = [
-        # id, session, occurred_us, actor, landing: b and a tie on the first instant; a (smaller id) wins.
-        ("00000000-0000-0000-0000-00000000000b", "s1", 100, None, "/b"),
-        ("00000000-0000-0000-0000-00000000000c", "s1", 300, "usr_001", "/c"),
-        ("00000000-0000-0000-0000-00000000000a", "s1", 100, None, "/a"),
-        ("00000000-0000-0000-0000-00000000000d", "s2", 50, "usr_002", "/d"),
-        ("00000000-0000-0000-0000-00000000000e", None, 10, None, "/e"),
-    ]
-    frame = pd.DataFrame(rows, columns=["id", "session_id", "occurred_us", "actor_id", "landing_page"])
-    for col in ("referrer", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
-        frame[col] = None
-    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
-        agg = interval_aggregates(frame.iloc[order].reset_index(drop=True)).set_index("session_id")
-        assert agg.loc["s1", ["first_us", "last_us", "n", "landing_page", "actor_id"]].tolist() == [
-            100,
-            300,
-            3,
-            "/a",
-            "usr_001",
-        ]
-        assert agg.loc["s1", "first_event_id"].endswith("a")
-        assert set(agg.index) == {"s1", "s2"}
+def test_first_event_of_a_session_ties_break_on_the_smaller_id(db, database_url, hour):
+    """Two events share the session's first instant: the smaller id is the first, whatever the insert order;
+    the first known actor is taken even though the session starts anonymous."""
+    sid = f"tie-{uuid.uuid4().hex[:8]}"
+    at = hour + timedelta(minutes=5)
+    base = uuid.uuid4().hex[:31]
+    ids = {name: str(uuid.UUID(base + name)) for name in "abc"}  # a < b < c
+    for name, occurred, actor in (("b", at, None), ("c", at + timedelta(seconds=3), "usr_001"), ("a", at, None)):
+        insert_event(
+            db,
+            id=ids[name],
+            received_at=hour + timedelta(minutes=10),
+            occurred_at=occurred,
+            session_id=sid,
+            actor_id=actor,
+            attribution={"landingPage": f"/{name}"},
+        )
+    enrich_interval(database_url, hour, hour + timedelta(hours=1))
+    row = db.execute(
+        "SELECT first_event_id::text, landing_page, actor_id, started_at, last_event_at, event_count "
+        "FROM analytics.sessions WHERE session_id = %s",
+        (sid,),
+    ).fetchone()
+    assert row == (ids["a"], "/a", "usr_001", at, at + timedelta(seconds=3), 3)
+    assert attribution(db, ids["c"])["landing_page"] == row[1]
 
 
 def test_two_changes_in_one_transaction_leave_one_version(db):
@@ -322,3 +320,25 @@ def test_awkward_text_survives_the_csv_round_trips(db, database_url, hour):
     assert pick(attribution(db, lone), "referrer", "utm_medium", "session_id") == ("a,b", "NULL", None)
     session = db.execute("SELECT landing_page FROM analytics.sessions WHERE session_id = %s", (sid,)).fetchone()
     assert session == ('line one\nline "two", three',)
+
+
+def test_user_agents_are_parsed_once_ever_and_again_for_another_parser(db, database_url, hour):
+    ua = f"{MAC_CHROME} cache-{uuid.uuid4().hex[:8]}"
+    first = insert_event(db, received_at=hour + timedelta(minutes=1), user_agent=ua)
+    one = enrich_interval(database_url, hour, hour + timedelta(hours=1))
+    assert (one.distinct_user_agents, one.user_agents_parsed) == (1, 1)
+    cached = db.execute("SELECT os_name, device_type FROM analytics.user_agents WHERE ua = %s", (ua,)).fetchone()
+    assert cached == ("macOS", "desktop")
+
+    later = hour + timedelta(hours=1)
+    second = insert_event(db, received_at=later + timedelta(minutes=1), user_agent=ua)
+    two = enrich_interval(database_url, later, later + timedelta(hours=1))
+    assert (two.distinct_user_agents, two.user_agents_parsed) == (1, 0)  # from the cache
+    assert pick(attribution(db, second), "os_name", "device_type") == ("macOS", "desktop")
+
+    # A row left by another parser version (say, before an upgrade) is not trusted: parsed again, replaced.
+    db.execute("UPDATE analytics.user_agents SET parser = 'old', os_name = 'Wrong' WHERE ua = %s", (ua,))
+    again = enrich_interval(database_url, hour, hour + timedelta(hours=1))
+    assert again.user_agents_parsed == 1
+    assert attribution(db, first)["os_name"] == "macOS"
+    assert db.execute("SELECT os_name FROM analytics.user_agents WHERE ua = %s", (ua,)).fetchone() == ("macOS",)

@@ -1,4 +1,9 @@
-"""Enrich one interval [start, end) of received events into analytics.attribution, in one transaction."""
+"""Enrich one interval [start, end) of received events into analytics.attribution, in one transaction.
+
+Per-event rows never leave PostgreSQL: Python (pandas) handles what is per distinct value — the user agents
+not parsed before — and the run's small working sets (distinct user agents, sessions, entity versions; see
+sql/enrich/create_stages.sql) are joined to the interval's events by one set-based INSERT … SELECT.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import psycopg
 
 from analytics.db import connect
-from analytics.enrich.frames import copy_lines, copy_out, csv_field, csv_fragments
-from analytics.enrich.sessions import FIRST_TOUCH, interval_aggregates, merge_sessions
-from analytics.enrich.snapshots import snapshot_at_event_time
-from analytics.enrich.useragent import Engine, Parsed, parse_codes
+from analytics.enrich.frames import copy_in, copy_out
+from analytics.enrich.sessions import FIRST_TOUCH, merge_sessions
+from analytics.enrich.snapshots import stage_versions
+from analytics.enrich.useragent import Engine, parse_frame, parser_id
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -45,10 +49,12 @@ class EnrichStats:
     interval_end: str
     events: int = 0
     distinct_user_agents: int = 0
+    user_agents_parsed: int = 0  # the distinct strings no earlier run had parsed (analytics.user_agents)
     sessions_touched: int = 0
     sessions_new: int = 0
     entities_referenced: int = 0
-    rows_replaced: int = 0
+    rows_replaced: int = 0  # rows an earlier run of the interval had written
+    rows_written: int = 0  # rows inserted or changed (a re-run leaves unchanged rows alone)
     other_rows_corrected: int = 0
     parser: str = "auto"
     duration_ms: int = 0
@@ -65,56 +71,40 @@ def loader_watermark(conn: psycopg.Connection) -> datetime | None:
 
 
 def read_interval(conn: psycopg.Connection, start: datetime, end: datetime) -> pd.DataFrame:
+    """The interval's events as a frame (the job no longer needs them in Python; the bench's read floor)."""
     return copy_out(
         conn, load_sql("enrich/copy_interval_events"), {"start": start, "end": end}, EVENT_COLUMNS, EVENT_DTYPES
     )
 
 
-def attribution_lines(
-    events: pd.DataFrame,
-    ua_codes: np.ndarray,
-    ua_parsed: list[Parsed],
-    merged: pd.DataFrame,
-    snapshot: pd.Series,
-    enriched_at: datetime,
-) -> np.ndarray:
-    """CSV lines for sql/enrich/copy_attribution.sql, gathered from fragments built once per distinct
-    user agent, session and entity version (no per-event formatting beyond string concatenation)."""
-    s_codes, s_uniques = pd.factorize(events["session_id"], use_na_sentinel=True)
-    ctx = merged.set_index("session_id").reindex(s_uniques)
-    session_frag = csv_fragments(
-        zip(
-            s_uniques,
-            ctx["session_started_at"],
-            ctx["session_duration_ms"],
-            *(ctx[c] for c in FIRST_TOUCH),
-            strict=True,
-        )
-    )
-    no_session = s_codes < 0
-    # Events without a session keep their own referrer / landing page / UTM.
-    own = events.loc[no_session, list(FIRST_TOUCH)]
-    session_part = np.empty(len(events), dtype=object)
-    session_part[~no_session] = session_frag[s_codes[~no_session]]
-    session_part[no_session] = csv_fragments((None, None, None, *r) for r in own.itertuples(index=False))
-    ua_part = csv_fragments(ua_parsed)[ua_codes]
-    v_codes, v_uniques = pd.factorize(snapshot, use_na_sentinel=True)
-    snap_frag = np.append(csv_fragments((v,) for v in v_uniques), "")
-    tail = "," + csv_field(enriched_at.isoformat())
-    head = events["id"].to_numpy(dtype=object) + "," + events["received_at"].to_numpy(dtype=object) + ","
-    return head + session_part + "," + ua_part + "," + snap_frag[v_codes] + tail
+def stage_user_agents(
+    conn: psycopg.Connection, start: datetime, end: datetime, engine: Engine, now: datetime
+) -> tuple[int, int]:
+    """Fill the run's enrich_ua with the interval's distinct user agents, parsing (in pandas, once ever) only
+    those analytics.user_agents has no row for from this parser; (distinct, parsed now)."""
+    parser = parser_id()
+    distinct = conn.execute(
+        load_sql("enrich/insert_interval_user_agents"), {"start": start, "end": end, "parser": parser}
+    ).rowcount
+    missing = copy_out(conn, load_sql("enrich/copy_missing_user_agents"), {}, ("ua",), {"ua": object})["ua"]
+    if missing.empty:
+        return distinct, 0
+    copy_in(conn, load_sql("enrich/copy_parsed_user_agents"), parse_frame(missing.tolist(), engine))
+    conn.execute(load_sql("enrich/upsert_user_agents"), {"parser": parser, "now": now})
+    return distinct, len(missing)
 
 
 def enrich_interval(
     dsn: str, start: datetime, end: datetime, *, run_id: str | None = None, engine: Engine = "auto"
 ) -> EnrichStats:
-    """Replace the attribution rows of events received in [start, end) and merge their sessions; idempotent."""
+    """Write the attribution rows of events received in [start, end) and merge their sessions; idempotent."""
     if end <= start:
         raise ValueError(f"empty interval: start {start.isoformat()} must be before end {end.isoformat()}")
     stats = EnrichStats(interval_start=start.isoformat(), interval_end=end.isoformat(), parser=engine)
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     mark = t0
+    span = {"start": start, "end": end}
 
     def phase(name: str) -> None:
         nonlocal mark
@@ -123,33 +113,31 @@ def enrich_interval(
         mark = now
 
     with connect(dsn) as conn, conn.transaction():
+        # Not waiting for the WAL flush at commit is safe here: a commit lost in a crash is only lost
+        # derived data, and the idempotent re-run of the interval (the DAG retries / a clear) writes it again.
+        conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-        events = read_interval(conn, start, end)
-        stats.events = len(events)
-        phase("read")
         conn.execute(load_sql("enrich/create_stages"))
-        stats.rows_replaced = conn.execute(
-            load_sql("enrich/delete_interval_attribution"), {"start": start, "end": end}
-        ).fetchone()[0]
-        phase("delete")
-        ua_codes, ua_parsed = parse_codes(events["user_agent"], engine)
-        stats.distinct_user_agents = len(ua_parsed) - 1
+        stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_attribution"), span).fetchone()[0]
+        phase("previous")
+        stats.distinct_user_agents, stats.user_agents_parsed = stage_user_agents(conn, start, end, engine, started_at)
         phase("user_agents")
-        snapshot, stats.entities_referenced = snapshot_at_event_time(conn, events)
+        stats.entities_referenced = stage_versions(conn, start, end)
         phase("snapshots")
-        merged = merge_sessions(conn, interval_aggregates(events), started_at)
-        stats.sessions_touched = len(merged)
-        stats.sessions_new = int((~merged["existed"]).sum())
+        stats.sessions_touched, stats.sessions_new = merge_sessions(conn, start, end, started_at)
         phase("sessions")
-        lines = attribution_lines(events, ua_codes, ua_parsed, merged, snapshot, started_at)
-        phase("format")
-        copy_lines(conn, load_sql("enrich/copy_attribution"), lines)
+        conn.execute("ANALYZE enrich_ua, enrich_merged, enrich_versions")
+        insert = load_sql("enrich/insert_interval_attribution")
+        if stats.rows_replaced:  # a re-run: write only what changed, drop rows whose event is gone
+            insert += load_sql("enrich/on_conflict_attribution")
+        stats.rows_written = conn.execute(insert, span | {"now": started_at}).rowcount
+        if stats.rows_replaced:
+            stats.rows_written += conn.execute(load_sql("enrich/delete_gone_attribution"), span).rowcount
+            stats.events = conn.execute(load_sql("enrich/count_interval_events"), span).fetchone()[0]
+        else:
+            stats.events = stats.rows_written
         phase("write")
-        existed = merged.loc[merged["existed"], "session_id"].tolist()
-        if existed:
-            stats.other_rows_corrected = conn.execute(
-                load_sql("enrich/update_other_interval_attribution"), {"sessions": existed, "start": start, "end": end}
-            ).rowcount
+        stats.other_rows_corrected = conn.execute(load_sql("enrich/update_other_interval_attribution"), span).rowcount
         phase("correct_other_intervals")
         stats.duration_ms = int((time.perf_counter() - t0) * 1000)
         conn.execute(

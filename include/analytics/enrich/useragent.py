@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -271,6 +274,22 @@ def parse_codes(user_agents: pd.Series, engine: Engine = "auto") -> tuple[np.nda
     """Parse each distinct string once: (code per input row, parsed per code); code -1 (missing) → last entry."""
     codes, uniques = pd.factorize(user_agents, use_na_sentinel=True)
     return codes, [parse_one(ua, engine) for ua in uniques] + [_EMPTY]
+
+
+@cache
+def parser_id() -> str:
+    """Names the code a parse comes from (ua-parser, its regexes, this module's mapping): a parse cached in
+    analytics.user_agents by anything else is redone. Both resolvers give the same answers (tested)."""
+    mapping = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]
+    return f"ua-parser {version('ua-parser')}; regexes {version('ua-parser-builtins')}; mapping {mapping}"
+
+
+def parse_frame(user_agents: Sequence[str], engine: Engine = "auto") -> pd.DataFrame:
+    """Distinct strings → one row each: `ua` and the parsed COLUMNS."""
+    frame = pd.DataFrame([parse_one(ua, engine) for ua in user_agents], columns=list(COLUMNS))
+    frame.insert(0, "ua", list(user_agents))
+    frame["is_bot"] = frame["is_bot"].astype(bool)
+    return frame
 
 
 def parse_distinct(user_agents: pd.Series, engine: Engine = "auto") -> tuple[pd.DataFrame, int]:

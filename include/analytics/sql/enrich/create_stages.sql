@@ -1,10 +1,34 @@
+-- Per-run working sets, one row per distinct user agent / session / entity version (never per event).
+CREATE TEMP TABLE enrich_ua (
+    ua               text    NOT NULL,
+    missing          boolean NOT NULL,
+    browser_name     text,
+    browser_version  text,
+    os_name          text,
+    os_version       text,
+    device_type      text,
+    device_brand     text,
+    device_model     text,
+    is_bot           boolean
+) ON COMMIT DROP;
+CREATE TEMP TABLE enrich_ua_parsed (
+    ua               text NOT NULL,
+    browser_name     text,
+    browser_version  text,
+    os_name          text,
+    os_version       text,
+    device_type      text,
+    device_brand     text,
+    device_model     text,
+    is_bot           boolean NOT NULL
+) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_sessions_stage (
-    session_id      text PRIMARY KEY,
+    session_id      text        PRIMARY KEY,
     actor_id        text,
-    first_us        bigint NOT NULL,
-    last_us         bigint NOT NULL,
-    n               bigint NOT NULL,
-    first_event_id  uuid   NOT NULL,
+    first_at        timestamptz NOT NULL,
+    last_at         timestamptz NOT NULL,
+    n               bigint      NOT NULL,
+    first_event_id  uuid        NOT NULL,
     referrer        text,
     landing_page    text,
     utm_source      text,
@@ -12,5 +36,25 @@ CREATE TEMP TABLE enrich_sessions_stage (
     utm_campaign    text,
     utm_term        text,
     utm_content     text
+) ON COMMIT DROP;
+CREATE TEMP TABLE enrich_merged (
+    session_id           text PRIMARY KEY,
+    session_started_at   timestamptz NOT NULL,
+    session_duration_ms  bigint,
+    referrer             text,
+    landing_page         text,
+    utm_source           text,
+    utm_medium           text,
+    utm_campaign         text,
+    utm_term             text,
+    utm_content          text,
+    existed              boolean NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE enrich_versions (
+    entity_type  text        NOT NULL,
+    entity_id    text        NOT NULL,
+    lo           timestamptz NOT NULL,
+    hi           timestamptz NOT NULL,
+    data         jsonb       NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_removed (session_id text PRIMARY KEY, n bigint NOT NULL) ON COMMIT DROP;

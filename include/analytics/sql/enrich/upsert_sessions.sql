@@ -1,18 +1,13 @@
--- Merge the interval's per-session aggregates into analytics.sessions and return the merged state.
+-- Merge the interval's per-session aggregates into analytics.sessions and keep the merged state for the run.
 -- started_at / last_event_at take least / greatest, and the first event (by time, then id) decides
 -- referrer, landing page and UTM: so a late event from before the known start corrects the session,
 -- and merging the same interval twice changes nothing. event_count adds this run's events minus what
 -- an earlier run of the same interval had counted (enrich_removed).
-COPY (
+WITH merged AS (
     INSERT INTO analytics.sessions AS s (
         session_id, actor_id, started_at, last_event_at, event_count, first_event_id,
         referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content, updated_at)
-    SELECT st.session_id,
-           st.actor_id,
-           timestamptz 'epoch' + st.first_us * interval '1 microsecond',
-           timestamptz 'epoch' + st.last_us * interval '1 microsecond',
-           st.n - coalesce(r.n, 0),
-           st.first_event_id,
+    SELECT st.session_id, st.actor_id, st.first_at, st.last_at, st.n - coalesce(r.n, 0), st.first_event_id,
            st.referrer, st.landing_page, st.utm_source, st.utm_medium, st.utm_campaign, st.utm_term, st.utm_content,
            %(now)s
       FROM enrich_sessions_stage st
@@ -39,9 +34,10 @@ COPY (
         utm_content = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
                            THEN excluded.utm_content ELSE s.utm_content END,
         updated_at = excluded.updated_at
-    RETURNING session_id,
-              started_at,
+    RETURNING session_id, started_at,
               (extract(epoch FROM last_event_at - started_at) * 1000)::bigint AS duration_ms,
               referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
               (xmax <> 0) AS existed
-) TO STDOUT (FORMAT csv)
+)
+INSERT INTO enrich_merged
+SELECT * FROM merged

@@ -1,0 +1,1 @@
+COPY (SELECT ua FROM enrich_ua WHERE missing) TO STDOUT (FORMAT csv)

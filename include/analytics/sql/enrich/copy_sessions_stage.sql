@@ -1,4 +1,0 @@
-COPY enrich_sessions_stage (
-    session_id, actor_id, first_us, last_us, n, first_event_id,
-    referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content
-) FROM STDIN (FORMAT csv)

@@ -1,0 +1,1 @@
+SELECT count(*), count(*) FILTER (WHERE NOT existed) FROM enrich_merged

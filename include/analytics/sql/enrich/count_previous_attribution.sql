@@ -1,0 +1,11 @@
+-- What an earlier run of this interval wrote, per session (taken back out of the sessions' counts), and in all.
+WITH prev AS (
+    SELECT session_id, count(*) AS n
+      FROM analytics.attribution
+     WHERE received_at >= %(start)s AND received_at < %(end)s
+     GROUP BY session_id
+), removed AS (
+    INSERT INTO enrich_removed (session_id, n)
+    SELECT session_id, n FROM prev WHERE session_id IS NOT NULL
+)
+SELECT coalesce(sum(n), 0)::bigint FROM prev

@@ -1,0 +1,32 @@
+ON CONFLICT (event_id) DO UPDATE SET
+    received_at = excluded.received_at,
+    session_id = excluded.session_id,
+    session_started_at = excluded.session_started_at,
+    session_duration_ms = excluded.session_duration_ms,
+    referrer = excluded.referrer,
+    landing_page = excluded.landing_page,
+    utm_source = excluded.utm_source,
+    utm_medium = excluded.utm_medium,
+    utm_campaign = excluded.utm_campaign,
+    utm_term = excluded.utm_term,
+    utm_content = excluded.utm_content,
+    browser_name = excluded.browser_name,
+    browser_version = excluded.browser_version,
+    os_name = excluded.os_name,
+    os_version = excluded.os_version,
+    device_type = excluded.device_type,
+    device_brand = excluded.device_brand,
+    device_model = excluded.device_model,
+    is_bot = excluded.is_bot,
+    entity_snapshot = excluded.entity_snapshot,
+    enriched_at = excluded.enriched_at
+WHERE (a.received_at, a.session_id, a.session_started_at, a.session_duration_ms, a.referrer, a.landing_page,
+       a.utm_source, a.utm_medium, a.utm_campaign, a.utm_term, a.utm_content,
+       a.browser_name, a.browser_version, a.os_name, a.os_version, a.device_type, a.device_brand, a.device_model,
+       a.is_bot, a.entity_snapshot)
+      IS DISTINCT FROM
+      (excluded.received_at, excluded.session_id, excluded.session_started_at, excluded.session_duration_ms,
+       excluded.referrer, excluded.landing_page,
+       excluded.utm_source, excluded.utm_medium, excluded.utm_campaign, excluded.utm_term, excluded.utm_content,
+       excluded.browser_name, excluded.browser_version, excluded.os_name, excluded.os_version,
+       excluded.device_type, excluded.device_brand, excluded.device_model, excluded.is_bot, excluded.entity_snapshot)
