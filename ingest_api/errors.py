@@ -79,7 +79,7 @@ def count_refusal(code: str) -> None:
         return
     metrics = current_app.extensions.get("analytics.metrics")
     if metrics is not None:
-        metrics.events.labels("rejected", code).inc()
+        metrics.child(metrics.events, "rejected", code).inc()
     keys = current_app.extensions["analytics.keys"]
     try:
         key = keys.stats(stats_bucket())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -16,6 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 bp = Blueprint("metrics", __name__)
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -43,9 +45,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple, Any] = {}
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """labels() takes a lock and builds a key each call; the label sets here are few, so keep them."""
+        key = (metric._name, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def count_results(self, results: Iterable) -> None:
         for (status, reason), n in Tally((r.status, r.reason or "") for r in results).items():
-            self.events.labels(status, reason).inc(n)
+            self.child(self.events, status, reason).inc(n)
 
     def render(self) -> bytes:
         if self.multiproc_dir:
@@ -66,9 +78,10 @@ def install(app: Flask, metrics: Metrics) -> None:
     def _observe(response: Response) -> Response:
         t0 = g.get("t0")
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in _METHODS else "other"
+        metrics.child(metrics.requests, endpoint, method, str(response.status_code)).inc()
         if t0 is not None:
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
+            metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - t0)
         return response
 
 
