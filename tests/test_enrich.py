@@ -342,3 +342,35 @@ def test_user_agents_are_parsed_once_ever_and_again_for_another_parser(db, datab
     assert again.user_agents_parsed == 1
     assert attribution(db, first)["os_name"] == "macOS"
     assert db.execute("SELECT os_name FROM analytics.user_agents WHERE ua = %s", (ua,)).fetchone() == ("macOS",)
+
+
+def test_rerun_after_changes_writes_only_the_difference(db, database_url, hour):
+    sid = f"d-{uuid.uuid4().hex[:8]}"
+    end = hour + timedelta(hours=1)
+    e1 = insert_event(db, received_at=hour + timedelta(minutes=10), session_id=sid, attribution={"utmSource": "a"})
+    e2 = insert_event(db, received_at=hour + timedelta(minutes=20), session_id=sid)
+    lone = insert_event(db, received_at=hour + timedelta(minutes=30), user_agent=IPHONE)
+    gone = insert_event(db, received_at=hour + timedelta(minutes=40))
+    enrich_interval(database_url, hour, end)
+    lone_before = attribution(db, lone)
+
+    # Since the first run: one event removed, one late-loaded event from before the session's start.
+    db.execute("DELETE FROM analytics.events WHERE id = %s", (gone,))
+    late = insert_event(
+        db,
+        received_at=hour + timedelta(minutes=50),
+        occurred_at=hour + timedelta(minutes=5),
+        session_id=sid,
+        attribution={"utmSource": "late"},
+    )
+    stats = enrich_interval(database_url, hour, end)
+
+    # Inserted: late; changed: e1 and e2 (session start and first touch moved); deleted: gone; lone untouched.
+    assert (stats.events, stats.rows_replaced, stats.rows_written) == (4, 4, 4)
+    assert db.execute("SELECT count(*) FROM analytics.attribution WHERE event_id = %s", (gone,)).fetchone() == (0,)
+    assert attribution(db, lone) == lone_before  # same enriched_at: not rewritten
+    for event in (e1, e2, late):
+        row = attribution(db, event)
+        assert (row["utm_source"], row["session_started_at"]) == ("late", hour + timedelta(minutes=5))
+    session = db.execute("SELECT event_count FROM analytics.sessions WHERE session_id = %s", (sid,)).fetchone()
+    assert session == (3,)

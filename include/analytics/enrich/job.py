@@ -116,6 +116,9 @@ def enrich_interval(
         # Not waiting for the WAL flush at commit is safe here: a commit lost in a crash is only lost
         # derived data, and the idempotent re-run of the interval (the DAG retries / a clear) writes it again.
         conn.execute("SET LOCAL synchronous_commit = off")
+        # The per-session sort of an hour's events (sql/enrich/insert_sessions_stage.sql) stays in memory.
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these hash joins
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         conn.execute(load_sql("enrich/create_stages"))
         stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_attribution"), span).fetchone()[0]
@@ -127,15 +130,15 @@ def enrich_interval(
         stats.sessions_touched, stats.sessions_new = merge_sessions(conn, start, end, started_at)
         phase("sessions")
         conn.execute("ANALYZE enrich_ua, enrich_merged, enrich_versions")
-        insert = load_sql("enrich/insert_interval_attribution")
-        if stats.rows_replaced:  # a re-run: write only what changed, drop rows whose event is gone
-            insert += load_sql("enrich/on_conflict_attribution")
-        stats.rows_written = conn.execute(insert, span | {"now": started_at}).rowcount
-        if stats.rows_replaced:
+        select = load_sql("enrich/select_interval_attribution")
+        if not stats.rows_replaced:  # a first run
+            insert = load_sql("enrich/insert_interval_attribution").replace("-- {select}", select)
+            stats.events = stats.rows_written = conn.execute(insert, span | {"now": started_at}).rowcount
+        else:  # a re-run: write only what changed, drop rows whose event is gone
+            upsert = load_sql("enrich/upsert_interval_attribution").replace("-- {select}", select)
+            stats.rows_written = conn.execute(upsert, span | {"now": started_at}).rowcount
             stats.rows_written += conn.execute(load_sql("enrich/delete_gone_attribution"), span).rowcount
             stats.events = conn.execute(load_sql("enrich/count_interval_events"), span).fetchone()[0]
-        else:
-            stats.events = stats.rows_written
         phase("write")
         stats.other_rows_corrected = conn.execute(load_sql("enrich/update_other_interval_attribution"), span).rowcount
         phase("correct_other_intervals")
