@@ -10,7 +10,7 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from analytics.refs import RefsUnavailable
-from analytics.stream import stat_field, stats_bucket
+from analytics.stream import STATS_TTL_SECONDS, stat_field, stats_bucket
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def count_refusal(code: str) -> None:
         key = keys.stats(stats_bucket())
         pipe = current_app.extensions["analytics.redis"].pipeline(transaction=False)
         pipe.hincrby(key, stat_field("rejected", code, "", ""), 1)
-        pipe.expire(key, 26 * 3600)
+        pipe.expire(key, STATS_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError as exc:
         log.warning("could not count refused request: %s", type(exc).__name__)
