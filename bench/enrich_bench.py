@@ -183,12 +183,17 @@ def timed(label: str, n: int, fn, prep=None) -> dict:
 
 
 def forget(dsn: str, start: datetime, *, cache: bool) -> None:
-    """Untimed: drop the hour's attribution rows (the next run is a first run) and, if asked, every parsed
-    user agent (cold cache). The sessions' counts drift across rounds; no timing depends on them."""
+    """Untimed: drop the hour's attribution rows and the sessions only they had (the next run is a first
+    run) and, if asked, every parsed user agent (cold cache). Sessions continuing from the hour before
+    stay; their counts drift across rounds, and no timing depends on them."""
     with connect(dsn) as conn:
         conn.execute(
             "DELETE FROM analytics.attribution WHERE received_at >= %s AND received_at < %s",
             (start, start + timedelta(hours=1)),
+        )
+        conn.execute(
+            "DELETE FROM analytics.sessions s "
+            "WHERE NOT EXISTS (SELECT 1 FROM analytics.attribution a WHERE a.session_id = s.session_id)"
         )
         if cache:
             conn.execute("TRUNCATE analytics.user_agents")

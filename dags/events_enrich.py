@@ -3,9 +3,10 @@
 
 For every event **received** in the run's data interval `[data_interval_start, data_interval_end)`
 this writes one `analytics.attribution` row: browser, OS, device type / brand / model and a bot flag
-from the user agent (each distinct string parsed once, with the `ua-parser-rs` accelerator when
-installed); the session's start, duration, referrer, landing page and first-touch UTM; and the
-referenced asset / license / project / payout **as it was at the event's time** (from
+from the user agent (each distinct string parsed once — once ever: parses are kept in
+`analytics.user_agents`, redone when ua-parser or our mapping changes — with the `ua-parser-rs`
+accelerator when installed); the session's start, duration, referrer, landing page and first-touch
+UTM; and the referenced asset / license / project / payout **as it was at the event's time** (from
 `analytics.entity_versions`, kept by triggers on the host tables: history rather than a snapshot
 captured once, because a captured-once value is only right if the first enrichment runs promptly —
 a backfill, a re-run or a late event would stamp the entity as it is at enrichment time).
@@ -19,9 +20,17 @@ would never be looked at again; on `received_at`, a late event lands in the inte
 and is enriched by that run. `wait_for_loader` therefore holds the run until
 `max(analytics.load_runs.watermark) >= data_interval_end`, and fails (→ alert) after two hours.
 
-**Re-runs and backfills are safe.** A run replaces its interval's attribution rows in one transaction
-and subtracts what they had counted from their sessions, so running an interval twice gives the same
-rows. Backfill past hours with
+Per-event rows never pass through Python: pandas parses the new distinct user agents, and one
+set-based `INSERT … SELECT` joins the interval's events to the run's small working sets (distinct user
+agents, merged sessions, entity versions as event-time ranges).
+
+**Re-runs and backfills are safe.** A run rewrites its interval's attribution rows in one transaction
+(comparing with the rows already there and writing only what changed, deleting rows whose event is
+gone) and subtracts what the earlier rows had counted from their sessions, so running an interval twice
+gives the same rows. The transaction commits without waiting for its WAL flush (`synchronous_commit =
+off`): a database crash in the fraction of a second after a commit can lose that whole run (never part
+of it); its events then show as waiting in the monitor's enrichment backlog, and re-running the
+interval writes them again. Backfill past hours with
 `airflow backfill create --dag-id events_enrich --from-date 2026-01-01T00:00Z --to-date 2026-01-01T05:00Z`
 (dates are logical dates = interval starts, both ends inclusive: six hours here; the scheduler starts
 backfill runs only while the DAG is unpaused) or clear a run in the UI. Each run's counts and timings
@@ -57,7 +66,8 @@ from analytics.dag_defaults import default_args
             "auto",
             type="string",
             enum=["auto", "rust", "python"],
-            description="User-agent resolver: auto = ua-parser-rs when installed, else pure Python.",
+            description="User-agent resolver for strings not parsed before: auto = ua-parser-rs when installed, "
+            "else pure Python.",
         ),
     },
 )

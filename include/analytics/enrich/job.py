@@ -113,8 +113,9 @@ def enrich_interval(
         mark = now
 
     with connect(dsn) as conn, conn.transaction():
-        # Not waiting for the WAL flush at commit is safe here: a commit lost in a crash is only lost
-        # derived data, and the idempotent re-run of the interval (the DAG retries / a clear) writes it again.
+        # Not waiting for the WAL flush at commit is safe here: a crash right after the commit can lose the
+        # whole run (atomically, never part of it) — only derived data, which shows in the monitor's
+        # enrichment backlog and which the idempotent re-run of the interval writes again.
         conn.execute("SET LOCAL synchronous_commit = off")
         # The per-session sort of an hour's events (sql/enrich/insert_sessions_stage.sql) stays in memory.
         conn.execute("SET LOCAL work_mem = '64MB'")

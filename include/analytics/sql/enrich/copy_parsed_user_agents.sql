@@ -1,3 +1,3 @@
-COPY enrich_ua_parsed (
+COPY enrich_ua (
     ua, browser_name, browser_version, os_name, os_version, device_type, device_brand, device_model, is_bot
 ) FROM STDIN (FORMAT csv)

@@ -1,7 +1,8 @@
 -- Per-run working sets, one row per distinct user agent / session / entity version (never per event).
+-- fresh: no row in analytics.user_agents from this parser; such strings are deleted, parsed, copied back in.
 CREATE TEMP TABLE enrich_ua (
     ua               text    NOT NULL,
-    missing          boolean NOT NULL,
+    fresh            boolean NOT NULL DEFAULT true,
     browser_name     text,
     browser_version  text,
     os_name          text,
@@ -10,17 +11,6 @@ CREATE TEMP TABLE enrich_ua (
     device_brand     text,
     device_model     text,
     is_bot           boolean
-) ON COMMIT DROP;
-CREATE TEMP TABLE enrich_ua_parsed (
-    ua               text NOT NULL,
-    browser_name     text,
-    browser_version  text,
-    os_name          text,
-    os_version       text,
-    device_type      text,
-    device_brand     text,
-    device_model     text,
-    is_bot           boolean NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_sessions_stage (
     session_id      text        PRIMARY KEY,

@@ -1,5 +1,5 @@
 -- The interval's distinct user agents, with what analytics.user_agents already knows from this parser.
-INSERT INTO enrich_ua (ua, missing, browser_name, browser_version, os_name, os_version,
+INSERT INTO enrich_ua (ua, fresh, browser_name, browser_version, os_name, os_version,
                        device_type, device_brand, device_model, is_bot)
 SELECT d.ua, u.ua_md5 IS NULL,
        u.browser_name, u.browser_version, u.os_name, u.os_version,
