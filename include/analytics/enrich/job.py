@@ -130,7 +130,7 @@ def enrich_interval(
         phase("snapshots")
         stats.sessions_touched, stats.sessions_new = merge_sessions(conn, start, end, started_at)
         phase("sessions")
-        conn.execute("ANALYZE enrich_ua, enrich_merged, enrich_versions")
+        conn.execute(load_sql("enrich/analyze_stages"))
         select = load_sql("enrich/select_interval_attribution")
         if not stats.rows_replaced:  # a first run
             insert = load_sql("enrich/insert_interval_attribution").replace("-- {select}", select)
