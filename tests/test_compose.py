@@ -17,14 +17,29 @@ def _compose() -> dict:
 
 def test_services_mirror_airflows_celery_layout():
     services = _compose()["services"]
-    expected = {"postgres", "redis", "collector", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+    expected = {
+        "postgres",
+        "redis",
+        "collector",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+    }
     assert expected <= set(services)
     assert "--appendonly" in services["redis"]["command"]
     env = services["airflow-worker"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    for name in ("DATABASE_URL", "REDIS_URL", "ANALYTICS_ADMIN_TOKEN", "ALERT_WEBHOOK_URL",
-                 "AIRFLOW_CONN_ANALYTICS_POSTGRES", "AIRFLOW_CONN_ANALYTICS_REDIS"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ANALYTICS_ADMIN_TOKEN",
+        "ALERT_WEBHOOK_URL",
+        "AIRFLOW_CONN_ANALYTICS_POSTGRES",
+        "AIRFLOW_CONN_ANALYTICS_REDIS",
+    ):
         assert name in env, name
     assert any("/opt/analytics/include" in v for v in services["airflow-worker"]["volumes"])
 
