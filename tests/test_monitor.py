@@ -143,7 +143,8 @@ def test_nightly_rate_and_stale_load_alert(mon_settings, redis_client, db):
     from analytics.dedup import deduplicate
 
     s, posts = mon_settings
-    day = datetime(2029, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1000)
+    # Years no other test writes to (test_dedup uses 2031-2039): the day holds only these events.
+    day = datetime(2045, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 3000)
     for i in range(12):  # 12 pairs 0.5 s apart: 12 of 24 scanned are marked (50 %)
         t = day + timedelta(minutes=i)
         for dt in (0, 500):
