@@ -27,7 +27,9 @@ IPHONE = (
 @pytest.fixture
 def hour() -> datetime:
     """A past hour no other test uses, so interval counts are exact."""
-    return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=uuid.uuid4().int % 50_000)  # before 2031: test_dedup owns 2031-2039
+    return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(
+        hours=uuid.uuid4().int % 50_000
+    )  # before 2031: test_dedup owns 2031-2039
 
 
 def insert_event(db, *, received_at: datetime, occurred_at: datetime | None = None, **fields) -> str:
