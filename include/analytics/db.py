@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -13,12 +10,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection with UTC session time, so day boundaries mean UTC days."""
     return psycopg.connect(dsn, autocommit=autocommit, options="-c TimeZone=UTC")
-
-
-@contextmanager
-def transaction(dsn: str) -> Iterator[psycopg.Connection]:
-    with connect(dsn) as conn:
-        yield conn
 
 
 def ensure_database(dsn: str) -> bool:
