@@ -25,6 +25,7 @@ from analytics.db import connect
 from analytics.sql import load_sql
 from analytics.stats import collector_counts, collector_summary, last_load, stream_health
 from analytics.stream import Keys
+from analytics.watermark import loader_watermark
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def check_nightly(report: Report, conn, s: Settings, now: datetime) -> None:
 
 
 def check_enrich(report: Report, conn, s: Settings, now: datetime) -> None:
-    watermark = conn.execute(load_sql("monitor/select_loader_watermark")).fetchone()[0]
+    watermark = loader_watermark(conn)
     if watermark is None:
         report.figures["enrich"] = None
         report.checked.add("monitor.enrich_backlog")

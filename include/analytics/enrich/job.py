@@ -64,12 +64,6 @@ class EnrichStats:
         return asdict(self)
 
 
-def loader_watermark(conn: psycopg.Connection) -> datetime | None:
-    """Everything received before this instant is in analytics.events."""
-    row = conn.execute(load_sql("enrich/select_loader_watermark")).fetchone()
-    return row[0] if row else None
-
-
 def read_interval(conn: psycopg.Connection, start: datetime, end: datetime) -> pd.DataFrame:
     """The interval's events as a frame (the job no longer needs them in Python; the bench's read floor)."""
     return copy_out(

@@ -1,1 +1,0 @@
-SELECT max(watermark) FROM analytics.load_runs

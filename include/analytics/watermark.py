@@ -1,0 +1,29 @@
+"""The loader's watermark: every event with received_at below it is loaded (or rejected).
+
+Batch DAGs wait on it before touching an interval, and the monitor measures the enrichment backlog from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import psycopg
+
+from analytics.connections import postgres_dsn
+from analytics.db import connect
+from analytics.sql import load_sql
+
+log = logging.getLogger(__name__)
+
+
+def loader_watermark(conn: psycopg.Connection) -> datetime | None:
+    return conn.execute(load_sql("load/select_watermark")).fetchone()[0]
+
+
+def loader_caught_up(interval_end: datetime) -> bool:
+    """True once the loader has loaded everything received before `interval_end`."""
+    with connect(postgres_dsn()) as conn:
+        watermark = loader_watermark(conn)
+    log.info("loader watermark %s, interval end %s", watermark, interval_end)
+    return watermark is not None and watermark >= interval_end
