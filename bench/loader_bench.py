@@ -4,9 +4,11 @@
 
 Uses a scratch database (created, migrated, dropped) on DATABASE_URL's server and scratch Redis keys.
 Throughput: per round, the same N rows go (a) through `COPY analytics.events FROM STDIN` with psycopg's
-write_row — the baseline — and (b) through the loader from the Redis stream (XREADGROUP, decode, COPY into
-staging, INSERT … ON CONFLICT, commit, XACK). Tables truncated (and a CHECKPOINT) before each; the
-order alternates per round; medians and per-round ratios reported.
+write_row, rows already built — the baseline — and (b) through the loader from the Redis stream
+(XREADGROUP, COPY of the entries' lines, key claims, commit, XACK, the run's bookkeeping). Tables truncated
+(and a CHECKPOINT) before each; the order alternates per round; medians and per-round ratios reported.
+Entries as the collector writes them (`--format copy`, the COPY line) or as it wrote them before
+(`--format legacy`, the record as JSON).
 Freshness: a separate process appends at a steady rate while one loader run follows the stream; latency is
 commit time − the entry's stream id time (Redis' clock at XADD, which is when the collector answers 202).
 """
@@ -27,9 +29,11 @@ import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from analytics.config import get_settings
+from analytics.copyrow import decode_line, encode_line, entry_record, stream_fields
 from analytics.db import connect, drop_database, ensure_database
-from analytics.events import encode, fingerprint, new_event_id, normalise, parse_event
-from analytics.loader import COLUMNS, COPY_STAGE, LoaderConfig, decode_entry, run_load, write_rows
+from analytics.events import fingerprint, new_event_id, normalise, parse_event
+from analytics.loader import COLUMNS, COPY_STAGE, LoaderConfig, run_load, write_rows
+from analytics.loader_entries import decode_entry, to_lines
 from analytics.migrate import migrate
 
 TYPES = [
@@ -40,7 +44,7 @@ TYPES = [
 ]
 
 
-def make_entry(i: int, received_at: datetime | None = None) -> tuple[str, str]:
+def make_record(i: int, received_at: datetime | None = None) -> dict:
     event_type, entity_type, prefix, props = TYPES[i % len(TYPES)]
     received_at = received_at or datetime.now(UTC)
     raw = {
@@ -61,7 +65,17 @@ def make_entry(i: int, received_at: datetime | None = None) -> tuple[str, str]:
     rec["id"] = new_event_id()
     rec["received_at"] = received_at.isoformat().replace("+00:00", "Z")
     rec["fingerprint"] = fingerprint(rec)
-    return rec["id"], encode(rec)
+    return rec
+
+
+def legacy_encode(rec: dict) -> str:
+    """What the collector wrote before the COPY line (`events.encode`)."""
+    return json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_entry(i: int, received_at: datetime | None = None, fmt: str = "copy") -> dict:
+    rec = make_record(i, received_at)
+    return stream_fields(rec) if fmt == "copy" else {"id": rec["id"], "e": legacy_encode(rec)}
 
 
 def _truncate(dsn: str) -> None:
@@ -71,12 +85,19 @@ def _truncate(dsn: str) -> None:
         conn.execute("CHECKPOINT")
 
 
-def _xadd(client: redis.Redis, stream: str, entries: list[tuple[str, str]]) -> None:
+def _xadd(client: redis.Redis, stream: str, entries: list[dict]) -> None:
     for start in range(0, len(entries), 2000):
         pipe = client.pipeline(transaction=False)
-        for event_id, payload in entries[start : start + 2000]:
-            pipe.xadd(stream, {"id": event_id, "e": payload})
+        for fields in entries[start : start + 2000]:
+            pipe.xadd(stream, fields)
         pipe.execute()
+
+
+def baseline_row(sid: bytes, fields: dict[bytes, bytes]) -> tuple:
+    """The row the loader stores for an entry, as a tuple (COLUMNS order)."""
+    if b"r" in fields:
+        return (*decode_line(fields[b"r"]).values(), sid.decode())
+    return decode_entry(sid.decode(), fields)
 
 
 def raw_copy(dsn: str, rows: list[tuple]) -> float:
@@ -90,7 +111,7 @@ def raw_copy(dsn: str, rows: list[tuple]) -> float:
         return time.perf_counter() - t
 
 
-def loader(dsn: str, client: redis.Redis, cfg: LoaderConfig, entries: list[tuple[str, str]]) -> float:
+def loader(dsn: str, client: redis.Redis, cfg: LoaderConfig, entries: list[dict]) -> float:
     _truncate(dsn)
     client.delete(cfg.stream, cfg.rejected_stream)
     _xadd(client, cfg.stream, entries)
@@ -102,15 +123,28 @@ def loader(dsn: str, client: redis.Redis, cfg: LoaderConfig, entries: list[tuple
 
 
 def profile(dsn: str, client: redis.Redis, stream: str, n: int) -> dict[str, float]:
-    """Where the loader's time goes, per stage, in µs per entry (one batch of n)."""
+    """Where the time goes, per stage, in µs per entry (one batch of n), old entry format against the new."""
     out: dict[str, float] = {}
+    records = [make_record(i) for i in range(n)]
+    t = time.perf_counter()
+    for rec in records:
+        legacy_encode(rec)
+    out["collector: record → JSON (before)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for rec in records:
+        encode_line(rec)
+    out["collector: record → COPY line (now)"] = time.perf_counter() - t
     entries = client.xrange(stream, count=n)
     t = time.perf_counter()
     client.xrange(stream, count=n)
     out["redis read (XRANGE)"] = time.perf_counter() - t
+    legacy = [(sid, {b"id": f[b"id"], b"e": legacy_encode(entry_record(f)).encode()}) for sid, f in entries]
     t = time.perf_counter()
-    rows = [decode_entry(sid.decode(), f) for sid, f in entries]
-    out["JSON decode → row"] = time.perf_counter() - t
+    rows = [decode_entry(sid.decode(), f) for sid, f in legacy]
+    out["legacy entry: JSON decode → row"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lines = to_lines(entries).lines
+    out["entry → COPY line (to_lines)"] = time.perf_counter() - t
     _truncate(dsn)
     with connect(dsn) as conn:
         conn.execute("CREATE TEMP TABLE events_stage (LIKE analytics.events INCLUDING DEFAULTS)")
@@ -118,28 +152,21 @@ def profile(dsn: str, client: redis.Redis, stream: str, n: int) -> dict[str, flo
         with conn.cursor().copy(COPY_STAGE) as copy:
             for row in rows:
                 copy.write_row(row)
-        out["COPY stage, write_row"] = time.perf_counter() - t
+        out["COPY stage, write_row (legacy path)"] = time.perf_counter() - t
         conn.execute("TRUNCATE events_stage")
         t = time.perf_counter()
-        text = "".join("\t".join(_text(v) for v in row) + "\n" for row in rows)
         with conn.cursor().copy(COPY_STAGE) as copy:
-            copy.write(text)
-        out["COPY stage, text built in bulk"] = time.perf_counter() - t
+            copy.write(b"".join(lines))
+        out["COPY stage, lines joined (now)"] = time.perf_counter() - t
         conn.execute("DROP TABLE events_stage")
         conn.commit()
         conn.execute("CREATE TEMP TABLE events_stage (LIKE analytics.events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
         conn.commit()
         t = time.perf_counter()
         with conn.transaction():
-            write_rows(conn, rows)
+            write_rows(conn, lines)
         out["stage + claim keys + INSERT … ON CONFLICT + commit"] = time.perf_counter() - t
     return {k: round(v / n * 1e6, 2) for k, v in out.items()}
-
-
-def _text(value: str | None) -> str:
-    if value is None:
-        return "\\N"
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _produce(redis_url: str, stream: str, rate: int, seconds: float) -> None:
@@ -205,6 +232,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--format", choices=("copy", "legacy"), default="copy", help="the stream entries' format")
     parser.add_argument("--rate", type=int, default=1000, help="freshness: offered events/s")
     parser.add_argument("--seconds", type=float, default=20, help="freshness: how long to offer them")
     parser.add_argument(
@@ -234,10 +262,12 @@ def main() -> None:
     ensure_database(dsn)
     try:
         migrate(dsn)
-        entries = [make_entry(i) for i in range(args.events)]
-        _xadd(client, cfg.stream, entries)
-        rows = [decode_entry(sid.decode(), f) for sid, f in client.xrange(cfg.stream)]
+        entries = [make_entry(i, fmt=args.format) for i in range(args.events)]
+        _xadd(client, cfg.stream, [make_entry(i) for i in range(min(args.batch_size, args.events))])
         prof = profile(dsn, client, cfg.stream, min(args.batch_size, args.events))
+        client.delete(cfg.stream)
+        _xadd(client, cfg.stream, entries)
+        rows = [baseline_row(sid, f) for sid, f in client.xrange(cfg.stream)]
         raw_s, load_s = [], []
         for r in range(args.rounds):  # alternate who goes first: the machine's load drifts
             if r % 2:
@@ -255,6 +285,7 @@ def main() -> None:
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "events": args.events,
             "batch_size": args.batch_size,
+            "format": args.format,
             "raw_copy_rows_per_s": round(raw_rate),
             "loader_rows_per_s": round(load_rate),
             "ratio": round(load_rate / raw_rate, 2),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from analytics.copyrow import entry_record
 from analytics.stream import Keys
 
 
@@ -29,7 +30,7 @@ def iso(dt: datetime) -> str:
 
 
 def stream_records(redis_client, settings) -> list[dict]:
-    return [json.loads(fields[b"e"]) for _, fields in redis_client.xrange(settings.stream_key)]
+    return [entry_record(fields) for _, fields in redis_client.xrange(settings.stream_key)]
 
 
 def rejected_entries(redis_client, settings) -> list[dict]:

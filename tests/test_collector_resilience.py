@@ -3,7 +3,6 @@ Postgres unreachable → references already known still pass, unknown ones get 5
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
+from analytics.copyrow import entry_record
 from analytics.stream import Keys
 from tests.helpers.redis_server import RedisServer
 
@@ -88,9 +88,9 @@ def test_slow_redis_503_and_a_retry_is_answered_consistently(app_on_private_redi
     retry = c.post("/v1/track", json={**EV, "sessionId": "slow", "idempotencyKey": "slow-1"})
     assert retry.status_code in (200, 202)
     slow_ids = [
-        json.loads(f[b"e"])["id"]
-        for _, f in probe.xrange(settings.stream_key)
-        if json.loads(f[b"e"])["session_id"] == "slow"
+        rec["id"]
+        for rec in (entry_record(f) for _, f in probe.xrange(settings.stream_key))
+        if rec["session_id"] == "slow"
     ]
     assert slow_ids == [retry.get_json()["id"]]
     probe.close()

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics.events import encode, fingerprint, new_event_id, normalise, parse_event
+from analytics.copyrow import stream_fields
+from analytics.events import fingerprint, new_event_id, normalise, parse_event
 from analytics.loader import run_load
 from analytics.tasks import loader_config
 
@@ -33,10 +34,15 @@ def make_record(i: int, received_at: datetime | None = None, **overrides) -> dic
     return rec
 
 
-def add(redis_client, settings, records: list[dict]) -> list[str]:
+def legacy_fields(rec: dict) -> dict:
+    """An entry as collectors before the COPY-line format wrote it: the record as JSON."""
+    return {"id": rec["id"], "e": json.dumps(rec, separators=(",", ":"), ensure_ascii=False)}
+
+
+def add(redis_client, settings, records: list[dict], *, legacy: bool = False) -> list[str]:
     pipe = redis_client.pipeline()
     for rec in records:
-        pipe.xadd(settings.stream_key, {"id": rec["id"], "e": encode(rec)})
+        pipe.xadd(settings.stream_key, legacy_fields(rec) if legacy else stream_fields(rec))
     pipe.execute()
     return [r["id"] for r in records]
 
@@ -130,20 +136,32 @@ def test_entries_pending_below_the_idle_threshold_are_left_to_their_consumer(set
 
 def test_poison_entries_are_rejected_with_reason_and_the_rest_loads(settings, redis_client, dagbag, db):
     good = [make_record(i) for i in range(20)]
+    line = stream_fields(make_record(95))["r"]
     bad = {
+        # legacy entries (the record as JSON)
         "not_json": ({"id": new_event_id(), "e": "{not json"}, "unparseable"),
         "array": ({"id": new_event_id(), "e": "[1, 2]"}, "unparseable"),
         "no_payload": ({"id": new_event_id()}, "unparseable"),
-        "bad_time": (make_record(90, occurred_at="yesterday-ish"), "invalid"),
-        "bad_ip": (make_record(91, ip_address="999.1.1.1"), "invalid"),
-        "no_fingerprint": (make_record(92, fingerprint=None), "invalid"),
-        "object_actor": (make_record(93, actor_id={"x": 1}), "invalid"),
-        "nul_in_props": (make_record(94, props={"q": "a\u0000b"}), "invalid"),
+        "legacy_bad_ip": (legacy_fields(make_record(96, ip_address="999.1.1.1")), "invalid"),
+        "object_actor": (legacy_fields(make_record(93, actor_id={"x": 1})), "invalid"),
+        "nul_in_props": (legacy_fields(make_record(94, props={"q": "a\u0000b"})), "invalid"),
+        "nul_in_text": (legacy_fields(make_record(97, session_id="a\u0000b")), "invalid"),
+        # COPY lines
+        "bad_time": (stream_fields(make_record(90, occurred_at="yesterday-ish")), "invalid"),
+        "bad_ip": (stream_fields(make_record(91, ip_address="999.1.1.1")), "invalid"),
+        "no_fingerprint": (stream_fields(make_record(92, fingerprint=None)), "invalid"),
+        "short_line": ({"id": new_event_id(), "r": line.rsplit(b"\t", 1)[0]}, "invalid"),
+        "long_line": ({"id": new_event_id(), "r": line + b"\tx"}, "invalid"),
+        "not_utf8": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\xfftest")}, "invalid"),
+        "nul_byte": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\x00test")}, "invalid"),
+        "end_marker": ({"id": new_event_id(), "r": line.replace(b"pytest", b"\\.")}, "invalid"),
+        # a raw newline could smuggle a second row past COPY: refused before COPY sees it
+        "two_rows": ({"id": new_event_id(), "r": line + b"\t1-1\n" + line}, "unparseable"),
+        "raw_cr": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\rtest")}, "unparseable"),
     }
     add(redis_client, settings, good)
     sids = {}
-    for name, (item, _) in bad.items():
-        fields = item if "fingerprint" not in item else {"id": item["id"], "e": encode(item)}
+    for name, (fields, _) in bad.items():
         sids[name] = redis_client.xadd(settings.stream_key, fields).decode()
     more = [make_record(100 + i) for i in range(5)]
     add(redis_client, settings, more)
@@ -159,10 +177,15 @@ def test_poison_entries_are_rejected_with_reason_and_the_rest_loads(settings, re
         ).fetchall()
     )
     assert {name: rows.get(sid) for name, sid in sids.items()} == {name: r for name, (_, r) in bad.items()}
-    detail = db.execute(
-        "SELECT detail->>'error', payload FROM analytics.rejected_events WHERE stream_id = %s", (sids["bad_ip"],)
-    ).fetchone()
-    assert "inet" in detail[0] and "999.1.1.1" in detail[1]
+    for name in ("bad_ip", "legacy_bad_ip"):
+        detail = db.execute(
+            "SELECT detail->>'error', payload, source, event_type FROM analytics.rejected_events WHERE stream_id = %s",
+            (sids[name],),
+        ).fetchone()
+        assert "inet" in detail[0] and "999.1.1.1" in detail[1] and detail[2:] == ("web", "asset_viewed")
+    # The raw entry is kept: the COPY line as the stream held it.
+    payload = db.execute("SELECT payload FROM analytics.rejected_events WHERE stream_id = %s", (sids["short_line"],))
+    assert payload.fetchone()[0] == line.rsplit(b"\t", 1)[0].decode()
     assert redis_client.xpending(settings.stream_key, settings.consumer_group)["pending"] == 0
 
 
@@ -220,7 +243,7 @@ def test_collector_rejections_are_copied_once(settings, redis_client, db):
 
 def test_trimming_never_removes_an_entry_some_group_still_needs(settings, redis_client, db):
     stream, ours, other = settings.stream_key, settings.consumer_group, "archiver"
-    sids = [redis_client.xadd(stream, {"id": r["id"], "e": encode(r)}) for r in (make_record(i) for i in range(10))]
+    sids = [redis_client.xadd(stream, stream_fields(r)) for r in (make_record(i) for i in range(10))]
     redis_client.xgroup_create(stream, other, id="0")
     read = redis_client.xreadgroup(other, "a1", {stream: ">"}, count=6)[0][1]
     redis_client.xack(stream, other, *[sid for sid, _ in read[:3]])  # 3 acked, 3 pending, 4 undelivered
@@ -233,7 +256,7 @@ def test_trimming_never_removes_an_entry_some_group_still_needs(settings, redis_
     redis_client.xack(stream, other, *[sid for sid, _ in read[3:]])
     redis_client.xreadgroup(other, "a1", {stream: ">"})
     redis_client.xack(stream, other, *sids[6:])
-    newer = [redis_client.xadd(stream, {"id": r["id"], "e": encode(r)}) for r in (make_record(i) for i in range(3))]
+    newer = [redis_client.xadd(stream, stream_fields(r)) for r in (make_record(i) for i in range(3))]
     redis_client.xreadgroup(ours, "dead", {stream: ">"}, count=1)  # pending in our group, left by a dead consumer
     from analytics.loader_stream import trim_acknowledged
 

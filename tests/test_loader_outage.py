@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.events import encode
+from analytics.copyrow import stream_fields
 from tests.helpers.postgres_server import PostgresServer
 from tests.test_loader import make_record
 
@@ -32,7 +32,7 @@ def test_postgres_outage_fails_the_task_and_loses_nothing(settings, redis_client
 
     records = [make_record(i) for i in range(50)]
     for rec in records:
-        redis_client.xadd(settings.stream_key, {"id": rec["id"], "e": encode(rec)})
+        redis_client.xadd(settings.stream_key, stream_fields(rec))
 
     pg_server.stop()
     run = dag.test()

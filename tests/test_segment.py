@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from analytics.copyrow import entry_record
 from analytics.loader import run_load
 from analytics.segment_map import SegmentMapper, key_of, parse_pairs
 from analytics.tasks import loader_config
@@ -17,9 +18,8 @@ from analytics.tasks import loader_config
 def _entries(redis_client, stream: str) -> list[dict]:
     out = []
     for _, fields in redis_client.xrange(stream):
-        if b"e" in fields:
-            rec = json.loads(fields[b"e"])
-            rec["id"] = fields[b"id"].decode()
+        if b"r" in fields:
+            rec = entry_record(fields)
         else:
             rec = {k.decode(): v.decode() for k, v in fields.items()}
         out.append(rec)

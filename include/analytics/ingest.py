@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.config import Settings
+from analytics.copyrow import encode_line
 from analytics.events import (
     EventRejected,
     FieldError,
     Rules,
-    encode,
     fingerprint,
     new_event_id,
     normalise,
@@ -98,7 +98,7 @@ def _item(record: dict[str, Any], check_refs: bool) -> Item:
         fingerprint=record["fingerprint"],
         source=record["source"],
         idempotency_key=record["idempotency_key"],
-        record=encode(record),
+        record=encode_line(record),
         event_type=record["event_type"],
         actor_ref=record["actor_id"] if check_refs and record["actor_type"] == "user" else None,
         entity_kind=record["entity_type"] if check_refs else None,

@@ -9,64 +9,33 @@ analytics.rejected_events with the reason and acknowledged; the rest of its batc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
-import orjson
 import psycopg
 import redis
 
 from analytics import loader_stream
 from analytics.db import connect
+from analytics.loader_entries import COLUMNS, Entry, key_claims, latest_received_at, stream_id, to_lines
 from analytics.loader_rejections import copy_collector_rejections, loader_rejection
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "id",
-    "event_type",
-    "source",
-    "occurred_at",
-    "received_at",
-    "sent_at",
-    "client_occurred_at",
-    "actor_id",
-    "actor_type",
-    "session_id",
-    "entity_id",
-    "entity_type",
-    "props_json",
-    "attribution_json",
-    "idempotency_key",
-    "fingerprint",
-    "user_agent",
-    "ip_address",
-    "stream_id",
-)
-_HEAD = COLUMNS[1:12]  # the record's scalar keys before props/attribution
-_TAIL = COLUMNS[14:18]
-_head, _tail = itemgetter(*_HEAD), itemgetter(*_TAIL)
-_RECEIVED_AT = COLUMNS.index("received_at")
-_SOURCE = COLUMNS.index("source")
-_TEXT_TYPES = frozenset((str, type(None)))
-_KEY = COLUMNS.index("idempotency_key")
 COPY_STAGE = f"COPY events_stage ({', '.join(COLUMNS)}) FROM STDIN"
 COPY_EVENTS = f"COPY analytics.events ({', '.join(COLUMNS)}) FROM STDIN"
 
 # Errors a row's content can cause; anything else (connection lost, missing table) fails the run.
 ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
-Entry = tuple[bytes, dict[bytes, bytes]]
 Hook = Callable[[list[bytes]], None]
 
 
@@ -110,59 +79,8 @@ class LoaderConfig:
     watermark_margin_ms: int = 10_000
 
 
-class Unloadable(Exception):
-    """A stream entry that can never load; `reason` is the counted category."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
-    """One stream entry → one COPY row (COLUMNS order); raises Unloadable."""
-    raw = fields.get(b"e")
-    if raw is None:
-        raise Unloadable("unparseable", "entry has no 'e' field")
-    try:
-        rec = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:  # orjson refuses a few valid documents (integers beyond 64 bits)
-            rec = json.loads(raw)
-        except ValueError as exc:
-            raise Unloadable("unparseable", f"payload is not JSON: {exc}") from None
-    if type(rec) is not dict:
-        raise Unloadable("unparseable", "payload is not a JSON object")
-    event_id = fields.get(b"id")
-    get = rec.get
-    try:  # the collector writes every key; itemgetter is the fast way to take them
-        head, tail = _head(rec), _tail(rec)
-    except KeyError:
-        head, tail = tuple(get(k) for k in _HEAD), tuple(get(k) for k in _TAIL)
-    row = (
-        event_id.decode() if event_id else get("id"),
-        *head,
-        _json(get("props")),
-        _json(get("attribution")),
-        *tail,
-        stream_id,
-    )
-    if not _TEXT_TYPES.issuperset(map(type, row)):
-        name, value = next((c, v) for c, v in zip(COLUMNS, row, strict=True) if type(v) not in _TEXT_TYPES)
-        raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
-    return row
-
-
-def _json(value: Any) -> str:
-    if not value:
-        return "{}"
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)
-
-
-def write_rows(conn: psycopg.Connection, rows: Sequence[tuple], *, dirty: bool = False) -> tuple[int, list]:
-    """Stage and insert `rows` inside the caller's transaction; returns (inserted, [(row, error)]).
+def write_rows(conn: psycopg.Connection, lines: Sequence[bytes], *, dirty: bool = False) -> tuple[int, list]:
+    """Stage and insert COPY `lines` inside the caller's transaction; returns (inserted, [(line, error)]).
 
     A batch that fails on a row's content is split in halves under savepoints until the bad rows are
     isolated, so k bad rows cost O(k log n) statements and the good ones still load."""
@@ -171,55 +89,42 @@ def write_rows(conn: psycopg.Connection, rows: Sequence[tuple], *, dirty: bool =
             if dirty:
                 conn.execute(load_sql("load/truncate_stage"))
             with conn.cursor().copy(COPY_STAGE) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                copy.write(b"".join(lines))
             conn.execute(load_sql("load/claim_idempotency_keys"))
             return conn.execute(load_sql("load/insert_events")).rowcount, []
     except ROW_ERRORS as exc:
-        if len(rows) == 1:
-            return 0, [(rows[0], str(exc).strip().splitlines()[0])]
-    mid = len(rows) // 2
-    left, bad_left = write_rows(conn, rows[:mid], dirty=True)
-    right, bad_right = write_rows(conn, rows[mid:], dirty=True)
+        if len(lines) == 1:
+            return 0, [(lines[0], str(exc).strip().splitlines()[0])]
+    mid = len(lines) // 2
+    left, bad_left = write_rows(conn, lines[:mid], dirty=True)
+    right, bad_right = write_rows(conn, lines[mid:], dirty=True)
     return left + right, bad_left + bad_right
 
 
-def copy_new_rows(conn: psycopg.Connection, rows: Iterable[tuple]) -> tuple[int, int] | None:
-    """COPY entries never delivered before straight into analytics.events (no staging), decoding them
-    while Postgres ingests the previous ones. Returns (inserted, dropped as idempotency-key duplicates),
-    or None when a row conflicts or is bad: then nothing was written and the caller takes the staged
-    path (ON CONFLICT, bad rows isolated)."""
-    keyed: list[tuple] = []
+def copy_new_rows(conn: psycopg.Connection, lines: Sequence[bytes], keyed: Sequence[bytes]) -> tuple[int, int] | None:
+    """COPY lines of entries never delivered before straight into analytics.events (no staging), then claim
+    the idempotency keys of `keyed` (those of the lines whose event has one). Returns (inserted, dropped as
+    idempotency-key duplicates), or None when a row conflicts or is bad: then nothing was written and the
+    caller takes the staged path (ON CONFLICT, bad rows isolated)."""
     try:
         with conn.transaction():
-            written = 0
             with conn.cursor().copy(COPY_EVENTS) as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    written += 1
-                    if row[_KEY] is not None:
-                        keyed.append(row)
+                copy.write(b"".join(lines))
             if not keyed:
-                return written, 0
-            won = {
-                event_id
-                for (event_id,) in conn.execute(
-                    load_sql("load/claim_batch_idempotency_keys"),
-                    {
-                        "sources": [r[_SOURCE] for r in keyed],
-                        "keys": [r[_KEY] for r in keyed],
-                        "ids": [r[0] for r in keyed],
-                        "received_at": [r[_RECEIVED_AT] for r in keyed],
-                    },
-                )
-            }
-            losers = [r for r in keyed if str(uuid.UUID(r[0])) not in won]  # ids compared in canonical form
+                return len(lines), 0
+            claims = key_claims(keyed)
+            won = {event_id for (event_id,) in conn.execute(load_sql("load/claim_batch_idempotency_keys"), claims)}
+            # ids compared in canonical form
+            losers = [i for i, event_id in enumerate(claims["ids"]) if str(uuid.UUID(event_id)) not in won]
             if losers:
                 conn.execute(
                     load_sql("load/delete_events"),
-                    {"ids": [r[0] for r in losers], "received_at": [r[_RECEIVED_AT] for r in losers]},
+                    {
+                        "ids": [claims["ids"][i] for i in losers],
+                        "received_at": [claims["received_at"][i] for i in losers],
+                    },
                 )
-            return written - len(losers), len(losers)
+            return len(lines) - len(losers), len(losers)
     except ROW_ERRORS:
         return None
 
@@ -235,37 +140,17 @@ def load_batch(
     """Load one batch in one transaction; returns the ids to acknowledge (all of them, once committed).
 
     `fresh`: the entries come from a `>` read (never delivered before), so a direct COPY is tried first."""
-    rows: list[tuple] = []
-    rejects: list[dict[str, Any]] = []
-    by_id: dict[str, dict[bytes, bytes]] = {}
-
-    def decoded() -> Iterator[tuple]:
-        for sid_b, fields in entries:
-            sid = sid_b.decode()
-            if not fields:
-                rejects.append(
-                    loader_rejection(sid, {}, "entry_deleted", "entry deleted from the stream before it loaded")
-                )
-                continue
-            try:
-                row = decode_entry(sid, fields)
-            except Unloadable as exc:
-                rejects.append(loader_rejection(sid, fields, exc.reason, str(exc)))
-                continue
-            rows.append(row)
-            by_id[sid] = fields
-            yield row
-
-    pending = decoded()
+    batch = to_lines(entries)
+    lines, rejects = batch.lines, batch.rejects
     with conn.transaction():
-        direct = copy_new_rows(conn, pending) if fresh else None
-        for _ in pending:  # the rest, when the direct COPY stopped early (or was not tried)
-            pass
+        direct = copy_new_rows(conn, lines, batch.keyed) if fresh and lines else None
         if direct is not None:
             inserted, bad = direct[0], []
         else:
-            inserted, bad = write_rows(conn, rows) if rows else (0, [])
-        rejects += [loader_rejection(row[-1], by_id[row[-1]], "invalid", error) for row, error in bad]
+            inserted, bad = write_rows(conn, lines) if lines else (0, [])
+        for line, error in bad:
+            sid = stream_id(line)
+            rejects.append(loader_rejection(sid.decode(), batch.fields[sid], "invalid", error))
         if rejects:
             conn.cursor().executemany(load_sql("load/insert_rejected_event"), rejects)
     ids = [sid for sid, _ in entries]
@@ -274,9 +159,12 @@ def load_batch(
     stats.entries_read += len(entries)
     stats.inserted += inserted
     stats.rejected += len(rejects)
-    stats.already_present += len(rows) - len(bad) - inserted
+    stats.already_present += len(lines) - len(bad) - inserted
     stats.batches += 1
-    latest = max((row[_RECEIVED_AT] for row in rows if row[_RECEIVED_AT]), default=None)
+    if bad:
+        failed = {id(line) for line, _ in bad}
+        lines = [line for line in lines if id(line) not in failed]
+    latest = latest_received_at(lines)
     if latest and (stats.max_received_at is None or latest > stats.max_received_at):
         stats.max_received_at = latest
     return ids

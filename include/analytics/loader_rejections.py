@@ -10,32 +10,49 @@ import psycopg
 import redis
 from psycopg.types.json import Jsonb
 
-from analytics import loader_stream
+from analytics import copyrow, loader_stream
 from analytics.sql import load_sql
+
+_EVENT_TYPE, _SOURCE = copyrow.COLUMNS.index("event_type"), copyrow.COLUMNS.index("source")
 
 
 def loader_rejection(stream_id: str, fields: dict[bytes, bytes], reason: str, message: str) -> dict[str, Any]:
-    """Parameters of insert_rejected_event for a main-stream entry that cannot load (raw entry kept)."""
-    raw = fields.get(b"e")
+    """Parameters of insert_rejected_event for a main-stream entry that cannot load (raw entry kept: the COPY
+    line `r`, or the legacy JSON `e`, or all fields as JSON when it has neither)."""
+    raw = fields.get(b"r", fields.get(b"e"))
     if raw is None:
         payload = json.dumps({k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()})
     else:
         payload = raw.decode(errors="replace")
-    try:
-        rec = json.loads(raw) if raw is not None else {}
-    except ValueError:
-        rec = {}
-    rec = rec if isinstance(rec, dict) else {}
+    source = event_type = None
+    if b"r" in fields:
+        values = raw.split(b"\t", _EVENT_TYPE + 2)
+        if len(values) > _SOURCE:
+            event_type, source = _unescaped(values[_EVENT_TYPE]), _unescaped(values[_SOURCE])
+    elif raw is not None:
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            rec = {}
+        if isinstance(rec, dict):
+            source, event_type = rec.get("source"), rec.get("event_type")
     return {
         "stage": "loader",
         "reason": reason,
         "detail": Jsonb({"error": message}),
         "payload": payload.replace("\x00", "\ufffd"),
-        "source": _text(rec.get("source")),
-        "event_type": _text(rec.get("event_type")),
+        "source": _text(source),
+        "event_type": _text(event_type),
         "stream_id": stream_id,
         "rejected_at": None,
     }
+
+
+def _unescaped(field: bytes) -> str | None:
+    try:
+        return copyrow.unescape(field)
+    except UnicodeDecodeError:
+        return field.decode(errors="replace")
 
 
 def _text(value: Any) -> str | None:

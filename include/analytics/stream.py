@@ -19,7 +19,7 @@ import redis
 #   then per event: fingerprint key, idempotency key ("" = none).
 # ARGV: fp ttl, idem ttl, stats ttl, rejected count R, rejected maxlen (0 = unbounded), rejected_at,
 #   then per rejection (7): stats suffix "reason|source|event_type", payload, reason, errors, source, event_type, stage,
-#   then per event (6): id, encoded record, stats suffix "source|event_type", actor id to check ("" = none),
+#   then per event (6): id, COPY line (analytics.copyrow), stats suffix "source|event_type", actor id to check ("" = none),
 #   entity set index (0 = none, 1..5 = KEYS[3 + n]), entity id.
 # Checks and XADD run in one script so a fingerprint can never exist without its event.
 _ACCEPT_LUA = """
@@ -77,7 +77,13 @@ for i = 1, n do
   end
   if not prior then
     -- XADD first: if it fails, no fingerprint or key is left pointing at a missing event.
-    local sid = redis.call("XADD", stream, "*", "id", id, "e", payload)
+    -- Fields: the event id, its COPY line (analytics.copyrow), and "k" only when it has an idempotency key.
+    local sid
+    if idem_key ~= "" then
+      sid = redis.call("XADD", stream, "*", "id", id, "r", payload, "k", "1")
+    else
+      sid = redis.call("XADD", stream, "*", "id", id, "r", payload)
+    end
     redis.call("SET", fp_key, id, "EX", fp_ttl)
     if idem_key ~= "" then redis.call("SET", idem_key, id, "EX", idem_ttl) end
     out[i] = {"accepted", id, sid}
@@ -162,7 +168,7 @@ class Item:
     fingerprint: str
     source: str
     idempotency_key: str | None
-    record: str  # encoded stream record
+    record: bytes | str  # the event's COPY line (analytics.copyrow.encode_line)
     event_type: str = ""
     actor_ref: str | None = None
     entity_kind: str | None = None

@@ -1,0 +1,155 @@
+"""Stream entries → COPY lines for analytics.events, both entry formats.
+
+Current entries (`copyrow`): `id`, `r` (the event's COPY line) and, only for an event with an idempotency
+key, `k`; the line goes to COPY as it is, with `\\t<stream id>\\n` appended. Entries written before that
+format (`id`, `e`: the record as JSON) are decoded and re-encoded; they take this slower path only until the
+stream has drained past them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from analytics import copyrow
+from analytics.loader_rejections import loader_rejection
+
+COLUMNS = (*copyrow.COLUMNS, "stream_id")
+_HEAD = COLUMNS[1:12]  # the legacy record's scalar keys before props/attribution
+_TAIL = COLUMNS[14:18]
+_head, _tail = itemgetter(*_HEAD), itemgetter(*_TAIL)
+_TEXT_TYPES = frozenset((str, type(None)))
+_ID, _SOURCE, _RECEIVED_AT, _KEY = (COLUMNS.index(c) for c in ("id", "source", "received_at", "idempotency_key"))
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class Unloadable(Exception):
+    """A stream entry that can never load; `reason` is the counted category."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Batch:
+    """A batch of entries as COPY lines (newline-terminated, stream id last), plus what needs more than COPY."""
+
+    lines: list[bytes] = field(default_factory=list)
+    keyed: list[bytes] = field(default_factory=list)  # the lines whose event has an idempotency key
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # insert_rejected_event parameters
+    fields: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)  # stream id → entry, for rejections
+
+
+def to_lines(entries: Sequence[Entry]) -> Batch:
+    """Turn stream entries into COPY lines; entries that can never load become rejections."""
+    batch = Batch()
+    keyed, append = batch.keyed, batch.lines.append
+    for sid, fields in entries:
+        line = fields.get(b"r")
+        # A raw newline or CR would split the line into rows COPY could accept: such an entry was not
+        # written by the collector (it escapes them), so it takes the careful path and is rejected.
+        if line is not None and b"\n" not in line and b"\r" not in line:
+            line = b"%b\t%b\n" % (line, sid)
+            append(line)
+            if b"k" in fields:
+                keyed.append(line)
+            continue
+        try:
+            row = _legacy_row(sid, fields)
+            line = copyrow.text_line(row)
+        except Unloadable as exc:
+            batch.rejects.append(loader_rejection(sid.decode(), fields, exc.reason, str(exc)))
+            continue
+        except ValueError as exc:  # text PostgreSQL cannot store
+            batch.rejects.append(loader_rejection(sid.decode(), fields, "invalid", str(exc)))
+            continue
+        append(line)
+        if row[_KEY] is not None:
+            keyed.append(line)
+    batch.fields = dict(entries)
+    return batch
+
+
+def _legacy_row(sid: bytes, fields: dict[bytes, bytes]) -> tuple:
+    if not fields:
+        raise Unloadable("entry_deleted", "entry deleted from the stream before it loaded")
+    if b"r" in fields:
+        raise Unloadable("unparseable", "COPY line holds a raw newline or carriage return")
+    return decode_entry(sid.decode(), fields)
+
+
+def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
+    """A legacy entry (`e`: the record as JSON) → one row (COLUMNS order); raises Unloadable."""
+    raw = fields.get(b"e")
+    if raw is None:
+        raise Unloadable("unparseable", "entry has neither an 'r' nor an 'e' field")
+    try:
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses a few valid documents (integers beyond 64 bits)
+            rec = json.loads(raw)
+        except ValueError as exc:
+            raise Unloadable("unparseable", f"payload is not JSON: {exc}") from None
+    if type(rec) is not dict:
+        raise Unloadable("unparseable", "payload is not a JSON object")
+    event_id = fields.get(b"id")
+    get = rec.get
+    try:  # the collector wrote every key; itemgetter is the fast way to take them
+        head, tail = _head(rec), _tail(rec)
+    except KeyError:
+        head, tail = tuple(get(k) for k in _HEAD), tuple(get(k) for k in _TAIL)
+    row = (
+        event_id.decode() if event_id else get("id"),
+        *head,
+        _json(get("props")),
+        _json(get("attribution")),
+        *tail,
+        stream_id,
+    )
+    if not _TEXT_TYPES.issuperset(map(type, row)):
+        name, value = next((c, v) for c, v in zip(COLUMNS, row, strict=True) if type(v) not in _TEXT_TYPES)
+        raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
+    return row
+
+
+def _json(value: Any) -> str:
+    if not value:
+        return "{}"
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def key_claims(lines: Sequence[bytes]) -> dict[str, list[str]]:
+    """claim_batch_idempotency_keys' arrays for keyed lines (a line whose key is NULL is left out)."""
+    out: dict[str, list[str]] = {"sources": [], "keys": [], "ids": [], "received_at": []}
+    for line in lines:
+        values = line.split(b"\t")
+        key = copyrow.unescape(values[_KEY])
+        if key is None:
+            continue
+        out["keys"].append(key)
+        out["sources"].append(copyrow.unescape(values[_SOURCE]))
+        out["ids"].append(copyrow.unescape(values[_ID]))
+        out["received_at"].append(copyrow.unescape(values[_RECEIVED_AT]))
+    return out
+
+
+def stream_id(line: bytes) -> bytes:
+    """The stream id the loader appended to a line."""
+    return line[line.rindex(b"\t") + 1 : -1]
+
+
+def latest_received_at(lines: Sequence[bytes]) -> str | None:
+    """The largest received_at among the lines (ISO 8601 UTC text, so text order is time order)."""
+    at = _RECEIVED_AT
+    latest = max((v for line in lines if (v := line.split(b"\t", at + 1)[at]) != b"\\N"), default=None)
+    return latest.decode(errors="replace") if latest else None
