@@ -143,7 +143,7 @@ def profile(dsn: str, client: redis.Redis, stream: str, n: int) -> dict[str, flo
     rows = [decode_entry(sid.decode(), f) for sid, f in legacy]
     out["legacy entry: JSON decode → row"] = time.perf_counter() - t
     t = time.perf_counter()
-    lines = to_lines(entries).lines
+    lines = to_lines(entries).lines()
     out["entry → COPY line (to_lines)"] = time.perf_counter() - t
     _truncate(dsn)
     with connect(dsn) as conn:

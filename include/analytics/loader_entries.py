@@ -9,8 +9,8 @@ stream has drained past them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -39,25 +39,55 @@ class Unloadable(Exception):
 
 @dataclass
 class Batch:
-    """A batch of entries as COPY lines (newline-terminated, stream id last), plus what needs more than COPY."""
+    """A batch of entries as COPY input, plus what needs more than COPY."""
 
-    lines: list[bytes] = field(default_factory=list)
-    keyed: list[bytes] = field(default_factory=list)  # the lines whose event has an idempotency key
-    rejects: list[dict[str, Any]] = field(default_factory=list)  # insert_rejected_event parameters
-    fields: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)  # stream id → entry, for rejections
+    entries: Sequence[Entry]
+    data: bytes  # the COPY input: one line per loadable entry, newline-terminated, stream id last
+    count: int  # lines in `data`
+    keyed: list[bytes]  # the lines (stream id optional) of events with an idempotency key
+    rejects: list[dict[str, Any]]  # insert_rejected_event parameters of entries that can never load
+    _lines: list[bytes] | None = None
+
+    def lines(self) -> list[bytes]:
+        """`data` line by line (the staged path splits a batch to isolate bad rows)."""
+        if self._lines is None:
+            self._lines = [b"%b\t%b\n" % (f[b"r"], sid) for sid, f in self.entries]
+        return self._lines
+
+    def latest_received_at(self, failed: Collection[bytes] = ()) -> str | None:
+        """The largest received_at among the lines loaded (all but `failed`)."""
+        if self._lines is None and not failed:
+            return latest_received_at([f[b"r"] for _, f in self.entries])
+        return latest_received_at([line for line in self.lines() if line not in failed])
+
+    def fields(self, line: bytes) -> dict[bytes, bytes]:
+        """The entry a line came from."""
+        sid = stream_id(line)
+        return next(f for s, f in self.entries if s == sid)
 
 
 def to_lines(entries: Sequence[Entry]) -> Batch:
-    """Turn stream entries into COPY lines; entries that can never load become rejections."""
-    batch = Batch()
-    keyed, append = batch.keyed, batch.lines.append
+    """Turn stream entries into COPY input; entries that can never load become rejections."""
+    try:
+        data = b"".join([x for sid, f in entries for x in (f[b"r"], b"\t", sid, b"\n")])
+    except KeyError:  # a legacy entry (or a bad one) among them
+        data = None
+    # A raw newline or CR in a line could split it into rows COPY would accept: the collector escapes
+    # them, so such an entry was not written by it; the careful path rejects it.
+    if data is not None and data.count(b"\n") == len(entries) and b"\r" not in data:
+        return Batch(entries, data, len(entries), [f[b"r"] for _, f in entries if b"k" in f], [])
+    return _careful(entries)
+
+
+def _careful(entries: Sequence[Entry]) -> Batch:
+    lines: list[bytes] = []
+    keyed: list[bytes] = []
+    rejects: list[dict[str, Any]] = []
     for sid, fields in entries:
         line = fields.get(b"r")
-        # A raw newline or CR would split the line into rows COPY could accept: such an entry was not
-        # written by the collector (it escapes them), so it takes the careful path and is rejected.
         if line is not None and b"\n" not in line and b"\r" not in line:
             line = b"%b\t%b\n" % (line, sid)
-            append(line)
+            lines.append(line)
             if b"k" in fields:
                 keyed.append(line)
             continue
@@ -65,16 +95,15 @@ def to_lines(entries: Sequence[Entry]) -> Batch:
             row = _legacy_row(sid, fields)
             line = copyrow.text_line(row)
         except Unloadable as exc:
-            batch.rejects.append(loader_rejection(sid.decode(), fields, exc.reason, str(exc)))
+            rejects.append(loader_rejection(sid.decode(), fields, exc.reason, str(exc)))
             continue
         except ValueError as exc:  # text PostgreSQL cannot store
-            batch.rejects.append(loader_rejection(sid.decode(), fields, "invalid", str(exc)))
+            rejects.append(loader_rejection(sid.decode(), fields, "invalid", str(exc)))
             continue
-        append(line)
+        lines.append(line)
         if row[_KEY] is not None:
             keyed.append(line)
-    batch.fields = dict(entries)
-    return batch
+    return Batch(entries, b"".join(lines), len(lines), keyed, rejects, lines)
 
 
 def _legacy_row(sid: bytes, fields: dict[bytes, bytes]) -> tuple:
