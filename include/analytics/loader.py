@@ -27,7 +27,7 @@ import redis
 
 from analytics import loader_stream
 from analytics.db import connect
-from analytics.loader_entries import COLUMNS, Entry, key_claims, stream_id, to_lines
+from analytics.loader_entries import COLUMNS, Batch, Entry, stream_id, to_lines
 from analytics.loader_rejections import copy_collector_rejections, loader_rejection
 from analytics.sql import load_sql
 
@@ -104,18 +104,18 @@ def write_rows(conn: psycopg.Connection, lines: Sequence[bytes], *, dirty: bool 
     return left + right, bad_left + bad_right
 
 
-def copy_new_rows(conn: psycopg.Connection, data: bytes, count: int, keyed: Sequence[bytes]) -> tuple[int, int] | None:
-    """COPY `data` (`count` lines of entries never delivered before) straight into analytics.events (no
-    staging), then claim the idempotency keys of the `keyed` lines. Returns (inserted, dropped as
-    idempotency-key duplicates), or None when a row conflicts or is bad: then nothing was written and the
-    caller takes the staged path (ON CONFLICT, bad rows isolated)."""
+def copy_new_rows(conn: psycopg.Connection, batch: Batch) -> tuple[int, int] | None:
+    """COPY a batch of entries never delivered before straight into analytics.events (no staging), then
+    claim its idempotency keys. Returns (inserted, dropped as idempotency-key duplicates), or None when a
+    row conflicts or is bad: then nothing was written and the caller takes the staged path (ON CONFLICT,
+    bad rows isolated)."""
+    count, claims = batch.count, batch.claims
     try:
         with conn.transaction():
             with conn.cursor().copy(COPY_EVENTS) as copy:
-                copy.write(data)
-            if not keyed:
+                copy.write(batch.data)
+            if not claims["ids"]:
                 return count, 0
-            claims = key_claims(keyed)
             won = {event_id for (event_id,) in conn.execute(load_sql("load/claim_batch_idempotency_keys"), claims)}
             # ids compared in canonical form
             losers = [i for i, event_id in enumerate(claims["ids"]) if str(uuid.UUID(event_id)) not in won]
@@ -134,20 +134,23 @@ def copy_new_rows(conn: psycopg.Connection, data: bytes, count: int, keyed: Sequ
 
 def load_batch(
     conn: psycopg.Connection,
-    entries: Sequence[Entry],
+    batch: Batch | Sequence[Entry],
     stats: LoadStats,
     after_commit: Hook | None = None,
     *,
     fresh: bool = False,
 ) -> list[bytes]:
-    """Load one batch in one transaction; returns the ids to acknowledge (all of them, once committed).
+    """Load one batch (entries, or entries already made a Batch) in one transaction; returns the ids to
+    acknowledge (all of them, once committed).
 
     `fresh`: the entries come from a `>` read (never delivered before), so a direct COPY is tried first."""
-    batch = to_lines(entries)
+    if not isinstance(batch, Batch):
+        batch = to_lines(batch)
+    entries = batch.entries
     rejects = batch.rejects
     bad: list[tuple[bytes, str]] = []
     with conn.transaction():
-        direct = copy_new_rows(conn, batch.data, batch.count, batch.keyed) if fresh and batch.count else None
+        direct = copy_new_rows(conn, batch) if fresh and batch.count else None
         if direct is not None:
             inserted = direct[0]
         elif batch.count:
@@ -166,7 +169,7 @@ def load_batch(
     stats.rejected += len(rejects)
     stats.already_present += batch.count - len(bad) - inserted
     stats.batches += 1
-    latest = batch.latest_received_at({line for line, _ in bad})
+    latest = batch.latest_received_at({line for line, _ in bad}) if bad else batch.latest
     if latest and (stats.max_received_at is None or latest > stats.max_received_at):
         stats.max_received_at = latest
     return ids
@@ -216,18 +219,18 @@ def run_load(
         # before trimming. A crash before one completes leaves its batch pending: replayed, it inserts nothing.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xack") as acker, _cyclic_gc_paused():
             acked: Future | None = None
-            for entries, kind in loader_stream.read_batches(
+            for batch, kind in loader_stream.read_batches(
                 client, cfg.stream, cfg.group, cfg.consumer, batch_size=cfg.batch_size,
                 reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline, follow_until=follow_until,
-                block_ms=cfg.block_ms,
+                block_ms=cfg.block_ms, prepare=to_lines,
             ):  # fmt: skip
-                ids = load_batch(conn, entries, stats, after_commit, fresh=kind == "new")
+                ids = load_batch(conn, batch, stats, after_commit, fresh=kind == "new")
                 if acked is not None:
                     acked.result()
                 # Only after the commit: a crash before this line replays the batch, which inserts nothing twice.
                 acked = acker.submit(client.xack, cfg.stream, cfg.group, *ids)
                 if kind != "new":  # left unacknowledged by a crashed run (another consumer's, or this one's)
-                    stats.reclaimed += len(entries)
+                    stats.reclaimed += len(ids)
             if acked is not None:
                 acked.result()
         stats.trimmed = sum(loader_stream.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))

@@ -48,6 +48,11 @@ class Batch:
     rejects: list[dict[str, Any]]  # insert_rejected_event parameters of entries that can never load
     _lines: list[bytes] | None = None
 
+    def __post_init__(self) -> None:
+        # Work done in the reading thread, off the loader's critical path.
+        self.claims = key_claims(self.keyed)
+        self.latest = self.latest_received_at()
+
     def lines(self) -> list[bytes]:
         """`data` line by line (the staged path splits a batch to isolate bad rows)."""
         if self._lines is None:

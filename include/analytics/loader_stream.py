@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
@@ -31,10 +32,12 @@ def read_batches(
     deadline: float,
     follow_until: float = 0.0,
     block_ms: int = 1000,
-) -> Iterator[tuple[list[Entry], str]]:
-    """Yield (entries, "reclaimed" | "pending" | "new"): first entries a dead consumer left pending (XAUTOCLAIM),
-    then this consumer's own pending ones, then new ones until the stream is empty — or, while
-    `follow_until` (monotonic) is ahead, blocking for new ones. Stops at `deadline`.
+    prepare: Callable[[list[Entry]], Any] = list,
+) -> Iterator[tuple[Any, str]]:
+    """Yield (prepare(entries), "reclaimed" | "pending" | "new"): first entries a dead consumer left pending
+    (XAUTOCLAIM), then this consumer's own pending ones, then new ones until the stream is empty — or, while
+    `follow_until` (monotonic) is ahead, blocking for new ones. Stops at `deadline`. New batches are read,
+    and prepared, in a thread while the caller loads the previous one.
 
     The caller acknowledges each batch before asking for the next one."""
     cursor: bytes | str = "0-0"
@@ -44,30 +47,31 @@ def read_batches(
         # Entries deleted while pending were dropped from the group by Redis: report them, fields empty.
         batch = list(claimed) + [(sid, {}) for sid in deleted]
         if batch:
-            yield batch, "reclaimed"
+            yield prepare(batch), "reclaimed"
         if cursor in (b"0-0", "0-0"):
             break
     while time.monotonic() < deadline:
         entries = _entries(client.xreadgroup(group, consumer, {stream: "0"}, count=batch_size))
         if not entries:
             break
-        yield entries, "pending"
+        yield prepare(entries), "pending"
 
-    def read_new() -> list[Entry]:
+    def read_new() -> tuple[list[Entry], Any]:
         now = time.monotonic()
         block = max(1, min(block_ms, int((deadline - now) * 1000))) if now < follow_until else None
-        return _entries(client.xreadgroup(group, consumer, {stream: ">"}, count=batch_size, block=block))
+        entries = _entries(client.xreadgroup(group, consumer, {stream: ">"}, count=batch_size, block=block))
+        return entries, prepare(entries) if entries else None
 
-    # The next batch is read while the caller loads this one: Redis' time overlaps Postgres'. A batch read
-    # ahead is pending like any other, so a crash leaves it to be reclaimed, never lost.
+    # The next batch is read (and prepared) while the caller loads this one: Redis' time and this thread's
+    # overlap Postgres'. A batch read ahead is pending like any other, so a crash leaves it to be reclaimed.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xreadgroup") as pool:
         ahead = pool.submit(read_new) if time.monotonic() < deadline else None
         while ahead is not None:
-            entries = ahead.result()
+            entries, prepared = ahead.result()
             now = time.monotonic()
             ahead = pool.submit(read_new) if now < deadline and (entries or now < follow_until) else None
             if entries:
-                yield entries, "new"
+                yield prepared, "new"
 
 
 def _entries(resp) -> list[Entry]:
