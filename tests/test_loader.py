@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from analytics.copyrow import stream_fields
 from analytics.events import fingerprint, new_event_id, normalise, parse_event
@@ -107,6 +109,28 @@ def test_crash_after_commit_before_ack_reloads_nothing_twice(settings, redis_cli
     ).fetchone()
     assert row == (30, 20, 10, 20)
     assert redis_client.xpending(settings.stream_key, settings.consumer_group)["pending"] == 0
+
+
+def test_own_pending_entries_over_several_batches_are_each_read_once(settings, redis_client, db):
+    ids = add(redis_client, settings, [make_record(i) for i in range(30)])
+
+    def crash(acked_ids):
+        raise RuntimeError("killed between COPY commit and XACK")
+
+    cfg = loader_config(settings, batch_size=10, consumer="worker-1")
+    with pytest.raises(RuntimeError):
+        run_load(settings.database_url, redis_client, cfg, after_commit=crash)
+    # The same consumer restarts: its 20 pending entries come back 5 at a time, each batch acknowledged
+    # before the next read of its pending list, so none is read (or counted) twice — however slow XACK is.
+    class SlowAck(redis.Redis):
+        def xack(self, *args):
+            time.sleep(0.2)
+            return super().xack(*args)
+
+    slow = SlowAck(connection_pool=redis_client.connection_pool)
+    stats = load(settings, slow, batch_size=5, consumer="worker-1")
+    assert (stats.entries_read, stats.inserted, stats.already_present, stats.reclaimed) == (30, 20, 10, 20)
+    assert stored(db, ids) == sorted(ids)
 
 
 def test_pending_entries_of_a_dead_consumer_are_reclaimed(settings, redis_client, db):

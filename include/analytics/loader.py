@@ -231,6 +231,7 @@ def run_load(
                 acked = acker.submit(client.xack, cfg.stream, cfg.group, *ids)
                 if kind != "new":  # left unacknowledged by a crashed run (another consumer's, or this one's)
                     stats.reclaimed += len(ids)
+                    acked.result()  # the next read of this consumer's pending entries must not see them again
             if acked is not None:
                 acked.result()
         stats.trimmed = sum(loader_stream.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
