@@ -120,6 +120,7 @@ def test_own_pending_entries_over_several_batches_are_each_read_once(settings, r
     cfg = loader_config(settings, batch_size=10, consumer="worker-1")
     with pytest.raises(RuntimeError):
         run_load(settings.database_url, redis_client, cfg, after_commit=crash)
+
     # The same consumer restarts: its 20 pending entries come back 5 at a time, each batch acknowledged
     # before the next read of its pending list, so none is read (or counted) twice — however slow XACK is.
     class SlowAck(redis.Redis):
