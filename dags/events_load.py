@@ -2,8 +2,10 @@
 ### events_load — Redis stream → `analytics.events`
 
 Drains the stream `analytics:events` through the consumer group `analytics-loader` into PostgreSQL with
-exactly-once effect: each batch is COPied into a staging table, inserted with `ON CONFLICT DO NOTHING` on
-the event id (and once per idempotency key, forever), committed, and only then acknowledged. Entries left
+exactly-once effect: each entry carries its event as a ready COPY line, so a batch of new entries is COPied
+straight into `analytics.events` (idempotency keys claimed once, forever); a batch that conflicts (a
+replay) or holds a bad row goes through a staging table and `INSERT … ON CONFLICT DO NOTHING` on the event
+id instead. Each batch is committed, and only then acknowledged. Entries left
 pending by a crashed run are reclaimed first. An entry that cannot load goes to
 `analytics.rejected_events` (stage `loader`) with the reason; the rest of its batch loads. The collector's
 rejections (`analytics:rejected`) are copied there too. The stream is trimmed only below what every
