@@ -162,6 +162,7 @@ def test_entries_pending_below_the_idle_threshold_are_left_to_their_consumer(set
 def test_poison_entries_are_rejected_with_reason_and_the_rest_loads(settings, redis_client, dagbag, db):
     good = [make_record(i) for i in range(20)]
     line = stream_fields(make_record(95))["r"]
+    keyed = stream_fields(make_record(98, idempotency_key="order-9"))
     bad = {
         # legacy entries (the record as JSON)
         "not_json": ({"id": new_event_id(), "e": "{not json"}, "unparseable"),
@@ -180,6 +181,8 @@ def test_poison_entries_are_rejected_with_reason_and_the_rest_loads(settings, re
         "not_utf8": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\xfftest")}, "invalid"),
         "nul_byte": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\x00test")}, "invalid"),
         "end_marker": ({"id": new_event_id(), "r": line.replace(b"pytest", b"\\.")}, "invalid"),
+        "keyed_not_utf8": ({**keyed, "r": keyed["r"].replace(b"order-9", b"order-\xff")}, "invalid"),
+        "keyed_short": ({**keyed, "r": keyed["r"].rsplit(b"\t", 5)[0]}, "invalid"),
         # a raw newline could smuggle a second row past COPY: refused before COPY sees it
         "two_rows": ({"id": new_event_id(), "r": line + b"\t1-1\n" + line}, "unparseable"),
         "raw_cr": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\rtest")}, "unparseable"),

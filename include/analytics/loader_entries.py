@@ -163,17 +163,25 @@ def _json(value: Any) -> str:
 
 
 def key_claims(lines: Sequence[bytes]) -> dict[str, list[str]]:
-    """claim_batch_idempotency_keys' arrays for keyed lines (a line whose key is NULL is left out)."""
+    """claim_batch_idempotency_keys' arrays for keyed lines. A line whose key is NULL is left out, and so is
+    one that cannot be read: COPY refuses it too, and the staged path claims keys in SQL."""
     out: dict[str, list[str]] = {"sources": [], "keys": [], "ids": [], "received_at": []}
     for line in lines:
         values = line.split(b"\t")
-        key = copyrow.unescape(values[_KEY])
-        if key is None:
+        try:
+            key = copyrow.unescape(values[_KEY])
+            claim = (
+                copyrow.unescape(values[_SOURCE]),
+                copyrow.unescape(values[_ID]),
+                copyrow.unescape(values[_RECEIVED_AT]),
+            )
+        except (IndexError, UnicodeDecodeError):
             continue
-        out["keys"].append(key)
-        out["sources"].append(copyrow.unescape(values[_SOURCE]))
-        out["ids"].append(copyrow.unescape(values[_ID]))
-        out["received_at"].append(copyrow.unescape(values[_RECEIVED_AT]))
+        if key is not None:
+            out["keys"].append(key)
+            out["sources"].append(claim[0])
+            out["ids"].append(claim[1])
+            out["received_at"].append(claim[2])
     return out
 
 
