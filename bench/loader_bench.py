@@ -24,10 +24,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
+import psycopg
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from analytics import loader as loader_module
 from analytics.config import get_settings
 from analytics.copyrow import decode_line, encode_line, entry_record, stream_fields
 from analytics.db import connect, drop_database, ensure_database
@@ -100,26 +103,66 @@ def baseline_row(sid: bytes, fields: dict[bytes, bytes]) -> tuple:
     return decode_entry(sid.decode(), fields)
 
 
-def raw_copy(dsn: str, rows: list[tuple]) -> float:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds a single-threaded process (a Postgres backend, Redis' main thread) has used so far."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return float("nan")  # another host, or no schedstat: CPU figures come out as NaN
+
+
+class _Watched(psycopg.Connection):
+    """A connection that notes its backend's CPU use when it closes (the loader opens and closes its own)."""
+
+    backend_cpu_s: list[float] = []
+
+    def close(self) -> None:
+        if not self.closed:
+            self.backend_cpu_s.append(_cpu_s(self.info.backend_pid) - self._cpu0)
+        super().close()
+
+    @classmethod
+    def open(cls, dsn: str, **_: object) -> _Watched:
+        conn = cls.connect(dsn, options="-c TimeZone=UTC")
+        conn._cpu0 = _cpu_s(conn.info.backend_pid)
+        return conn
+
+
+def raw_copy(dsn: str, rows: list[tuple]) -> tuple[float, dict[str, float]]:
     _truncate(dsn)
     with connect(dsn) as conn:
-        t = time.perf_counter()
+        pid = conn.info.backend_pid
+        pg0, py0, t = _cpu_s(pid), time.process_time(), time.perf_counter()
         with conn.cursor().copy(f"COPY analytics.events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         conn.commit()
-        return time.perf_counter() - t
+        elapsed = time.perf_counter() - t
+        cpu = {"python": time.process_time() - py0, "postgres": _cpu_s(pid) - pg0}
+        return elapsed, cpu
 
 
-def loader(dsn: str, client: redis.Redis, cfg: LoaderConfig, entries: list[dict]) -> float:
+def loader(dsn: str, client: redis.Redis, cfg: LoaderConfig, entries: list[dict]) -> tuple[float, dict[str, float]]:
     _truncate(dsn)
     client.delete(cfg.stream, cfg.rejected_stream)
     _xadd(client, cfg.stream, entries)
-    t = time.perf_counter()
-    stats = run_load(dsn, client, cfg)
+    redis_pid = int(client.info("server")["process_id"])
+    _Watched.backend_cpu_s.clear()
+    rd0, py0, t = _cpu_s(redis_pid), time.process_time(), time.perf_counter()
+    with patch.object(loader_module, "connect", _Watched.open):
+        stats = run_load(dsn, client, cfg)
     elapsed = time.perf_counter() - t
+    cpu = {
+        "python": time.process_time() - py0,
+        "postgres": sum(_Watched.backend_cpu_s),
+        "redis (shared server)": _cpu_s(redis_pid) - rd0,
+    }
     assert stats.inserted == len(entries), stats
-    return elapsed
+    return elapsed, cpu
+
+
+def _cpu_us_per_row(samples: list[dict[str, float]], n: int) -> dict[str, float]:
+    return {k: round(statistics.median(s[k] for s in samples) / n * 1e6, 2) for k in samples[0]}
 
 
 def profile(dsn: str, client: redis.Redis, stream: str, n: int) -> dict[str, float]:
@@ -268,14 +311,15 @@ def main() -> None:
         client.delete(cfg.stream)
         _xadd(client, cfg.stream, entries)
         rows = [baseline_row(sid, f) for sid, f in client.xrange(cfg.stream)]
-        raw_s, load_s = [], []
+        raw, load = [], []
         for r in range(args.rounds):  # alternate who goes first: the machine's load drifts
             if r % 2:
-                load_s.append(loader(dsn, client, cfg, entries))
-                raw_s.append(raw_copy(dsn, rows))
+                load.append(loader(dsn, client, cfg, entries))
+                raw.append(raw_copy(dsn, rows))
             else:
-                raw_s.append(raw_copy(dsn, rows))
-                load_s.append(loader(dsn, client, cfg, entries))
+                raw.append(raw_copy(dsn, rows))
+                load.append(loader(dsn, client, cfg, entries))
+        raw_s, load_s = [x[0] for x in raw], [x[0] for x in load]
         raw_rate = args.events / statistics.median(raw_s)
         load_rate = args.events / statistics.median(load_s)
         ratios = [raw / load for raw, load in zip(raw_s, load_s, strict=True)]
@@ -293,6 +337,12 @@ def main() -> None:
             "ratio_median_of_rounds": round(statistics.median(ratios), 2),
             "rounds_raw_s": [round(x, 3) for x in raw_s],
             "rounds_loader_s": [round(x, 3) for x in load_s],
+            # CPU per row, medians over the rounds: this process (all threads), the Postgres backend(s) it used,
+            # and Redis' main thread (shared with anything else using that server meanwhile).
+            "cpu_us_per_row": {
+                "raw_copy": _cpu_us_per_row([x[1] for x in raw], args.events),
+                "loader": _cpu_us_per_row([x[1] for x in load], args.events),
+            },
             "profile_us_per_entry": prof,
             "freshness": fresh,
         }

@@ -117,8 +117,12 @@ def copy_new_rows(conn: psycopg.Connection, batch: Batch) -> tuple[int, int] | N
             if not claims["ids"]:
                 return count, 0
             won = {event_id for (event_id,) in conn.execute(load_sql("load/claim_batch_idempotency_keys"), claims)}
-            # ids compared in canonical form
-            losers = [i for i, event_id in enumerate(claims["ids"]) if str(uuid.UUID(event_id)) not in won]
+            # Postgres answers ids in canonical form; the collector writes them so (parse only the others).
+            losers = [
+                i
+                for i, event_id in enumerate(claims["ids"])
+                if event_id not in won and str(uuid.UUID(event_id)) not in won
+            ]
             if losers:
                 conn.execute(
                     load_sql("load/delete_events"),
@@ -161,7 +165,7 @@ def load_batch(
             rejects.append(loader_rejection(stream_id(line).decode(), batch.fields(line), "invalid", error))
         if rejects:
             conn.cursor().executemany(load_sql("load/insert_rejected_event"), rejects)
-    ids = [sid for sid, _ in entries]
+    ids = batch.ids
     if after_commit is not None:
         after_commit(ids)
     stats.entries_read += len(entries)

@@ -50,6 +50,7 @@ class Batch:
 
     def __post_init__(self) -> None:
         # Work done in the reading thread, off the loader's critical path.
+        self.ids = [sid for sid, _ in self.entries]
         self.claims = key_claims(self.keyed)
         self.latest = self.latest_received_at()
 
