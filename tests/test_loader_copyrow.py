@@ -225,3 +225,17 @@ def test_entry_record_reads_both_formats():
     as_legacy = {k.encode(): v.encode() for k, v in legacy_fields(rec).items()}
     assert entry_record(as_current) == entry_record(as_legacy) == rec
     assert b"k" in as_current and b"k" not in stream_fields(make_record(51))
+
+
+def test_the_run_records_the_latest_received_at_it_loaded(settings, redis_client, db):
+    at = [datetime(2026, 11, 28, 10, m, tzinfo=UTC) for m in (5, 40, 20)]
+    current = [make_record(60 + i, received_at=t) for i, t in enumerate(at)]
+    older = make_record(63, received_at=datetime(2026, 11, 28, 10, 50, tzinfo=UTC))  # the latest, as JSON
+    add(redis_client, settings, current)
+    add(redis_client, settings, [older], legacy=True)
+    assert load(settings, redis_client).max_received_at == "2026-11-28T10:50:00Z"
+    # A line that fails to load does not count, however late it says it was received.
+    bad = make_record(64, received_at=datetime(2026, 11, 28, 11, 0, tzinfo=UTC), ip_address="not-an-ip")
+    add(redis_client, settings, [make_record(65, received_at=datetime(2026, 11, 28, 10, 55, tzinfo=UTC)), bad])
+    stats = load(settings, redis_client)
+    assert (stats.inserted, stats.rejected, stats.max_received_at) == (1, 1, "2026-11-28T10:55:00Z")

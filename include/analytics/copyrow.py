@@ -18,13 +18,14 @@ import orjson
 
 from analytics.events import EventRejected, FieldError
 
-# The line's columns, in order; the loader adds `stream_id` (Redis assigns it at XADD).
+# The line's columns, in order; the loader adds `stream_id` (Redis assigns it at XADD). received_at first:
+# the newest line of a batch is then simply its largest (the loader records the latest received_at).
 COLUMNS = (
+    "received_at",
     "id",
     "event_type",
     "source",
     "occurred_at",
-    "received_at",
     "sent_at",
     "client_occurred_at",
     "actor_id",

@@ -20,9 +20,8 @@ from analytics import copyrow
 from analytics.loader_rejections import loader_rejection
 
 COLUMNS = (*copyrow.COLUMNS, "stream_id")
-_HEAD = COLUMNS[1:12]  # the legacy record's scalar keys before props/attribution
-_TAIL = COLUMNS[14:18]
-_head, _tail = itemgetter(*_HEAD), itemgetter(*_TAIL)
+_LEGACY_KEYS = tuple(copyrow.JSON_COLUMNS.get(c, c) for c in copyrow.COLUMNS)  # the JSON record's keys
+_legacy_values = itemgetter(*_LEGACY_KEYS)
 _TEXT_TYPES = frozenset((str, type(None)))
 _ID, _SOURCE, _RECEIVED_AT, _KEY = (COLUMNS.index(c) for c in ("id", "source", "received_at", "idempotency_key"))
 
@@ -135,19 +134,13 @@ def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
     if type(rec) is not dict:
         raise Unloadable("unparseable", "payload is not a JSON object")
     event_id = fields.get(b"id")
-    get = rec.get
+    if event_id:
+        rec["id"] = event_id.decode()
+    rec["props"], rec["attribution"] = _json(rec.get("props")), _json(rec.get("attribution"))
     try:  # the collector wrote every key; itemgetter is the fast way to take them
-        head, tail = _head(rec), _tail(rec)
+        row = (*_legacy_values(rec), stream_id)
     except KeyError:
-        head, tail = tuple(get(k) for k in _HEAD), tuple(get(k) for k in _TAIL)
-    row = (
-        event_id.decode() if event_id else get("id"),
-        *head,
-        _json(get("props")),
-        _json(get("attribution")),
-        *tail,
-        stream_id,
-    )
+        row = (*(rec.get(k) for k in _LEGACY_KEYS), stream_id)
     if not _TEXT_TYPES.issuperset(map(type, row)):
         name, value = next((c, v) for c, v in zip(COLUMNS, row, strict=True) if type(v) not in _TEXT_TYPES)
         raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
@@ -192,7 +185,9 @@ def stream_id(line: bytes) -> bytes:
 
 
 def latest_received_at(lines: Sequence[bytes]) -> str | None:
-    """The largest received_at among the lines (ISO 8601 UTC text, so text order is time order)."""
-    at = _RECEIVED_AT
-    latest = max((v for line in lines if (v := line.split(b"\t", at + 1)[at]) != b"\\N"), default=None)
-    return latest.decode(errors="replace") if latest else None
+    """The largest received_at among the lines: their first column, ISO 8601 UTC text, so the largest line
+    holds it (a line that loaded has one; NULL would have failed it)."""
+    if not lines:
+        return None
+    latest = max(lines).partition(b"\t")[0]
+    return latest.decode(errors="replace") if latest != b"\\N" else None
