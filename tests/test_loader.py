@@ -304,3 +304,22 @@ def test_follow_mode_loads_events_that_arrive_during_the_run(settings, redis_cli
     timer.join()
     assert 1.4 < time.monotonic() - t0 < 4.5
     assert stats.inserted == 1 and stored(db, [rec["id"]]) == [rec["id"]]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_new_entries_are_read_raw_on_either_protocol(settings, protocol):
+    from analytics.loader_stream import _RawReader, as_dict
+    from tests.conftest import REDIS_URL
+
+    client = redis.Redis.from_url(REDIS_URL, protocol=protocol)
+    stream = settings.stream_key
+    rec = make_record(1, idempotency_key="raw-1")
+    client.xadd(stream, stream_fields(rec))
+    client.xgroup_create(stream, settings.consumer_group, id="0")
+    with _RawReader(client, ("XREADGROUP", "GROUP", settings.consumer_group, "c", "COUNT", 10), stream) as reader:
+        ((_, fields),) = reader.read(None)
+        assert reader.read(20) == []  # BLOCK ran out: nothing new
+    assert as_dict(fields) == {
+        k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in stream_fields(rec).items()
+    }
+    client.close()

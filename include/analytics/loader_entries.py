@@ -18,6 +18,7 @@ import orjson
 
 from analytics import copyrow
 from analytics.loader_rejections import loader_rejection
+from analytics.loader_stream import Entry, as_dict
 
 COLUMNS = (*copyrow.COLUMNS, "stream_id")
 _LEGACY_KEYS = tuple(copyrow.JSON_COLUMNS.get(c, c) for c in copyrow.COLUMNS)  # the JSON record's keys
@@ -25,7 +26,7 @@ _legacy_values = itemgetter(*_LEGACY_KEYS)
 _TEXT_TYPES = frozenset((str, type(None)))
 _ID, _SOURCE, _RECEIVED_AT, _KEY = (COLUMNS.index(c) for c in ("id", "source", "received_at", "idempotency_key"))
 
-Entry = tuple[bytes, dict[bytes, bytes]]
+_TAB, _NL = b"\t", b"\n"
 
 
 class Unloadable(Exception):
@@ -45,6 +46,7 @@ class Batch:
     count: int  # lines in `data`
     keyed: list[bytes]  # the lines (stream id optional) of events with an idempotency key
     rejects: list[dict[str, Any]]  # insert_rejected_event parameters of entries that can never load
+    payloads: list[bytes] | None = None  # each entry's `r`, when every entry has one
     _lines: list[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -56,32 +58,42 @@ class Batch:
     def lines(self) -> list[bytes]:
         """`data` line by line (the staged path splits a batch to isolate bad rows)."""
         if self._lines is None:
-            self._lines = [b"%b\t%b\n" % (f[b"r"], sid) for sid, f in self.entries]
+            assert self.payloads is not None
+            self._lines = [b"%b\t%b\n" % (r, sid) for (sid, _), r in zip(self.entries, self.payloads, strict=True)]
         return self._lines
 
     def latest_received_at(self, failed: Collection[bytes] = ()) -> str | None:
         """The largest received_at among the lines loaded (all but `failed`)."""
         if self._lines is None and not failed:
-            return latest_received_at([f[b"r"] for _, f in self.entries])
+            return latest_received_at(self.payloads or [])
         return latest_received_at([line for line in self.lines() if line not in failed])
 
     def fields(self, line: bytes) -> dict[bytes, bytes]:
         """The entry a line came from."""
         sid = stream_id(line)
-        return next(f for s, f in self.entries if s == sid)
+        return as_dict(next(f for s, f in self.entries if s == sid))
 
 
 def to_lines(entries: Sequence[Entry]) -> Batch:
     """Turn stream entries into COPY input; entries that can never load become rejections."""
     try:
-        data = b"".join([x for sid, f in entries for x in (f[b"r"], b"\t", sid, b"\n")])
-    except KeyError:  # a legacy entry (or a bad one) among them
-        data = None
+        if entries and type(entries[0][1]) is list:
+            if not all([f[2] == b"r" for _, f in entries]):
+                raise KeyError("r")
+            data = b"".join([x for sid, f in entries for x in (f[3], _TAB, sid, _NL)])
+            payloads = [f[3] for _, f in entries]
+            keyed = [f[3] for _, f in entries if len(f) > 4]
+        else:
+            data = b"".join([x for sid, f in entries for x in (f[b"r"], _TAB, sid, _NL)])
+            payloads = [f[b"r"] for _, f in entries]
+            keyed = [f[b"r"] for _, f in entries if b"k" in f]
+    except (KeyError, IndexError, TypeError):  # a legacy entry (or a bad one) among them
+        return _careful([(sid, as_dict(f)) for sid, f in entries])
     # A raw newline or CR in a line could split it into rows COPY would accept: the collector escapes
     # them, so such an entry was not written by it; the careful path rejects it.
-    if data is not None and data.count(b"\n") == len(entries) and b"\r" not in data:
-        return Batch(entries, data, len(entries), [f[b"r"] for _, f in entries if b"k" in f], [])
-    return _careful(entries)
+    if data.count(_NL) == len(entries) and b"\r" not in data:
+        return Batch(entries, data, len(entries), keyed, [], payloads)
+    return _careful([(sid, as_dict(f)) for sid, f in entries])
 
 
 def _careful(entries: Sequence[Entry]) -> Batch:
@@ -108,7 +120,7 @@ def _careful(entries: Sequence[Entry]) -> Batch:
         lines.append(line)
         if row[_KEY] is not None:
             keyed.append(line)
-    return Batch(entries, b"".join(lines), len(lines), keyed, rejects, lines)
+    return Batch(entries, b"".join(lines), len(lines), keyed, rejects, None, lines)
 
 
 def _legacy_row(sid: bytes, fields: dict[bytes, bytes]) -> tuple:
