@@ -114,16 +114,14 @@ def escape(value: str) -> str:
 def text_line(values: tuple) -> bytes:
     """A row of str/None values as a complete COPY text line (newline included); raises ValueError for text
     PostgreSQL cannot store."""
-    out = []
-    for value in values:
-        if value is None:
-            out.append(_NULL)
-        elif "\x00" in value:
-            raise ValueError("text cannot contain NUL (\\u0000)")
-        else:
-            out.append(escape(value))
+    line = "\t".join([_NULL if v is None else v for v in values])
+    clean = line.count("\\") == values.count(None) and line.count("\t") == len(values) - 1
+    if not clean or "\n" in line or "\r" in line:
+        line = "\t".join([_NULL if v is None else escape(v) for v in values])
+    if "\x00" in line:
+        raise ValueError("text cannot contain NUL (\\u0000)")
     try:
-        return ("\t".join(out) + "\n").encode()
+        return (line + "\n").encode()
     except UnicodeEncodeError:
         raise ValueError("text cannot contain lone UTF-16 surrogates") from None
 
