@@ -115,6 +115,8 @@ def test_duplicate_by_idempotency_key_is_scoped_per_source(client, settings, red
         (ev(extra=1), 400, "schema", "extra", "extra_forbidden"),
         (ev(props={"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}), 400, "schema", "props", "value_error"),
         (ev(props={f"k{i}": i for i in range(101)}), 400, "schema", "props", "value_error"),
+        (ev(props={"note": "x" * 16_374}), 400, "schema", "props", "value_error"),  # 16,385 bytes as JSON
+        (ev(props={"note": "é" * 2_729}), 400, "schema", "props", "value_error"),  # \u00e9: 16,385 bytes
         (ev(occurredAt="2026-01-01T00:00:00"), 400, "schema", "occurredAt", "value_error"),
         # 2. business rules
         (ev(eventType="asset_liked"), 422, "unknown_event_type", "eventType", "registered"),
@@ -142,6 +144,14 @@ def test_each_validation_layer_names_field_and_rule(client, settings, redis_clie
     (kept,) = rejected_entries(redis_client, settings)
     assert kept["reason"] == code
     assert json.loads(kept["payload"]) == event
+
+
+@pytest.mark.parametrize(
+    "note", ["x" * 16_373, "é" * 2_728 + "x" * 5, "\n" * 8_186 + "x"]
+)  # exactly 16,384 bytes as JSON
+def test_props_at_the_size_limit_are_accepted(client, note):
+    assert len(json.dumps({"note": note}, separators=(",", ":"))) == 16_384
+    assert client.post("/v1/track", json=ev(props={"note": note})).status_code == 202
 
 
 def test_backfill_source_may_send_old_events(client):

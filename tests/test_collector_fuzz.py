@@ -73,3 +73,35 @@ def test_deep_and_huge_json_is_refused_cleanly(client):
         nested = '{"eventType": "page_viewed", "source": "web", "props": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
         _ok(client.post("/v1/track", data=nested, content_type="application/json"))
         _ok(client.post("/v1/track/batch", data='{"events": [' + nested + "]}", content_type="application/json"))
+
+
+def _reference_depth(value, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_reference_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_reference_depth(v, level + 1) for v in value), default=level)
+    return level - 1
+
+
+any_text = st.text(st.characters(codec=None, exclude_categories=("Cs",)), max_size=30)
+props_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats()
+    | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@hsettings(max_examples=500, deadline=None)
+@given(value=props_values)
+def test_props_shape_bounds_the_exact_checks(value):
+    """The props bound's cheap walk: the same depth as the exact walk, a size never below the real JSON's."""
+    from analytics.events import _shape
+
+    depth, size = _shape(value, 1)
+    assert depth == _reference_depth(value)
+    assert size >= len(json.dumps(value, separators=(",", ":"), default=str))

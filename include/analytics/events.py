@@ -6,10 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import uuid_utils
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analytics.registry import ENTITY_TYPES, EVENT_TYPES
 
@@ -18,6 +18,16 @@ MAX_PROPS_DEPTH = 5
 MAX_PROPS_KEYS = 100
 
 Id = Field(default=None, min_length=1, max_length=128)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-01-01T12:00:00Z")
+    return value
+
+
+# Checked only when a value is given: a field_validator would also be called (from Rust) for every None.
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class Attribution(BaseModel):
@@ -39,8 +49,8 @@ class EventIn(BaseModel):
 
     eventType: str = Field(min_length=1, max_length=64)
     source: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")
-    occurredAt: datetime | None = None
-    sentAt: datetime | None = None
+    occurredAt: AwareDatetime | None = None
+    sentAt: AwareDatetime | None = None
     actorId: str | None = Id
     actorType: Literal["user", "anonymous", "service"] | None = None
     entityId: str | None = Id
@@ -51,31 +61,56 @@ class EventIn(BaseModel):
     idempotencyKey: str | None = Field(default=None, min_length=1, max_length=128)
     userAgent: str | None = Field(default=None, max_length=1024)
 
-    @field_validator("occurredAt", "sentAt")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone offset, e.g. 2026-01-01T12:00:00Z")
-        return value
-
     @field_validator("props")
     @classmethod
     def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_PROPS_KEYS:
             raise ValueError(f"at most {MAX_PROPS_KEYS} keys")
-        if _depth(value) > MAX_PROPS_DEPTH:
+        depth, size = _shape(value, 1)
+        if depth > MAX_PROPS_DEPTH:
             raise ValueError(f"nested deeper than {MAX_PROPS_DEPTH} levels")
-        if len(json.dumps(value, separators=(",", ":"), default=str)) > MAX_PROPS_BYTES:
+        # Serialise only when the cheap bound cannot rule the limit out.
+        if size > MAX_PROPS_BYTES and len(_PROPS_JSON.encode(value)) > MAX_PROPS_BYTES:
             raise ValueError(f"larger than {MAX_PROPS_BYTES} bytes as JSON")
         return value
 
 
-def _depth(value: Any, level: int = 1) -> int:
+_PROPS_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+_UNBOUNDED = 1 << 62  # a size bound that always sends the value to the exact serialisation
+_BIG_INT_BITS = 64  # longer ints are measured exactly (json also refuses ints beyond 4,300 digits)
+
+
+def _shape(value: Any, level: int) -> tuple[int, int]:
+    """Nesting depth (containers at `level`; a scalar counts as level - 1) and an upper bound of the length of
+    `value` as compact ASCII JSON (`_PROPS_JSON`): escapes take at most 6 characters per ASCII character and
+    12 per other character, ints at most one digit per 3 bits plus a sign, floats at most 24 characters."""
+    if isinstance(value, str):
+        return level - 1, 2 + len(value) * (6 if value.isascii() else 12)
+    if isinstance(value, bool) or value is None:
+        return level - 1, 5
+    if isinstance(value, int):
+        bits = value.bit_length()
+        return level - 1, (bits // 3 + 2 if bits <= _BIG_INT_BITS else _UNBOUNDED)
+    if isinstance(value, float):
+        return level - 1, 24
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
+        depth, size = level, 2 + 2 * len(value)  # braces, colons, commas
+        for key, item in value.items():
+            if not isinstance(key, str):
+                size = _UNBOUNDED
+                key = ""
+            d, s = _shape(item, level + 1)
+            depth = max(depth, d)
+            size += s + 2 + len(key) * (6 if key.isascii() else 12)
+        return depth, size
     if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level - 1
+        depth, size = level, 2 + len(value)  # brackets, commas
+        for item in value:
+            d, s = _shape(item, level + 1)
+            depth = max(depth, d)
+            size += s
+        return depth, size
+    return level - 1, _UNBOUNDED  # other types go through `default=str`: measured exactly
 
 
 @dataclass(frozen=True)
