@@ -163,8 +163,12 @@ def normalise(
     rules: Rules = Rules(),
     user_agent: str | None = None,
     ip_address: str | None = None,
+    received_at_iso: str | None = None,
 ) -> dict[str, Any]:
-    """Apply the business rules and per-type props; return the record the stream carries."""
+    """Apply the business rules and per-type props; return the record the stream carries.
+
+    `received_at_iso` (`iso_utc(received_at)`, computed once per request) saves formatting it again for
+    events that give no `occurredAt`."""
     spec = EVENT_TYPES.get(event.eventType)
     if spec is None:
         raise EventRejected(
@@ -242,9 +246,9 @@ def normalise(
     return {
         "event_type": event.eventType,
         "source": event.source,
-        "occurred_at": _iso(occurred),
-        "client_occurred_at": _iso(occurred_raw) if occurred_raw else None,
-        "sent_at": _iso(event.sentAt) if event.sentAt else None,
+        "occurred_at": received_at_iso if occurred is received_at and received_at_iso else iso_utc(occurred),
+        "client_occurred_at": iso_utc(occurred_raw) if occurred_raw else None,
+        "sent_at": iso_utc(event.sentAt) if event.sentAt else None,
         "actor_id": event.actorId,
         "actor_type": event.actorType or ("user" if event.actorId else None),
         "session_id": event.sessionId,
@@ -269,7 +273,7 @@ def new_event_id() -> str:
     return str(uuid_utils.uuid7())
 
 
-def _iso(value: datetime) -> str:
+def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

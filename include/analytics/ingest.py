@@ -20,6 +20,7 @@ from analytics.events import (
     FieldError,
     Rules,
     fingerprint,
+    iso_utc,
     new_event_id,
     normalise,
     parse_event,
@@ -60,10 +61,6 @@ def rules_from(settings: Settings) -> Rules:
         max_future=timedelta(seconds=settings.max_future_skew_seconds),
         backfill_sources=settings.backfill_sources,
     )
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -> Rejection:
@@ -141,12 +138,19 @@ class Ingestor:
         """Validate one raw event and return the stream record; raises EventRejected."""
         try:
             event = parse_event(raw)
-            record = normalise(event, received_at=received_at, rules=self.rules, user_agent=user_agent, ip_address=ip)
+            record = normalise(
+                event,
+                received_at=received_at,
+                rules=self.rules,
+                user_agent=user_agent,
+                ip_address=ip,
+                received_at_iso=received_at_iso,
+            )
         except RecursionError:
             # Cheaper than walking every event up front: hostile nesting is rare, and Python recovers from this.
             raise EventRejected("schema", [FieldError("body", "max_depth", "nested too deeply")]) from None
         record["id"] = new_event_id()
-        record["received_at"] = received_at_iso or _iso(received_at)
+        record["received_at"] = received_at_iso or iso_utc(received_at)
         record["fingerprint"] = fingerprint(record)
         return record
 
@@ -167,7 +171,7 @@ class Ingestor:
         results: list[Result | None] = [None] * len(items)
         pending: list[tuple[int, Item]] = []
         rejected: list[Rejection] = []
-        rejected_at = _iso(received_at)
+        rejected_at = iso_utc(received_at)
         for i, raw in enumerate(items):
             try:
                 record = self.prepare(raw, received_at, user_agent, ip, rejected_at)
@@ -230,7 +234,7 @@ class Ingestor:
         self.writer.append(
             [],
             [rejection(raw, reason, errors, stage) for raw, reason, errors in rejected],
-            rejected_at=_iso(received_at),
+            rejected_at=iso_utc(received_at),
         )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import redis
 
 # One call per request. First the reference check: if any event names an actor or entity missing from the
@@ -98,6 +99,7 @@ return out
 
 # Which known-id set each entity type is checked against (index into the script's KEYS after the first three).
 REF_KINDS = ("user", "asset", "license", "project", "payout")
+_REF_KIND_INDEX = {kind: n for n, kind in enumerate(REF_KINDS, start=1)}
 
 STATS_BUCKET_SECONDS = 60
 STATS_TTL_SECONDS = 26 * 3600
@@ -236,12 +238,15 @@ class StreamWriter:
                 r.event_type,
                 r.stage,
             )
+        fp_key, idem_key = self.keys.fingerprint, self.keys.idempotency
         for item in items:
             if not isinstance(item, Item):
                 item = Item(*item)
-            keys.append(self.keys.fingerprint(item.fingerprint))
-            keys.append(self.keys.idempotency(item.source, item.idempotency_key) if item.idempotency_key else "")
-            kind = REF_KINDS.index(item.entity_kind) + 1 if item.entity_ref and item.entity_kind else 0
+            keys += (
+                fp_key(item.fingerprint),
+                idem_key(item.source, item.idempotency_key) if item.idempotency_key else "",
+            )
+            kind = _REF_KIND_INDEX[item.entity_kind] if item.entity_ref and item.entity_kind else 0
             args += (
                 item.id,
                 item.record,
@@ -254,7 +259,7 @@ class StreamWriter:
         if raw and _s(raw[0]) == "miss":
             pairs = raw[1:]
             return Misses({int(pairs[j]) - 1: tuple(_s(pairs[j + 1]).split(",")) for j in range(0, len(pairs), 2)})
-        return [Outcome(_s(r[0]), _s(r[1]), _s(r[2])) for r in raw]
+        return [Outcome(_s(status), _s(id_), _s(detail)) for status, id_, detail in raw]
 
 
 class _Script:
@@ -279,11 +284,12 @@ class _Script:
         return conn
 
     def _run(self, conn, keys: list[str], args: list[Any]) -> Any:
+        # Packed by hiredis in one C call: redis-py's packer encodes each argument in Python first.
         try:
-            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            conn.send_packed_command([hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))])
             return conn.read_response()
         except redis.exceptions.NoScriptError:
-            conn.send_command("EVAL", self.source, len(keys), *keys, *args)
+            conn.send_packed_command([hiredis.pack_command(("EVAL", self.source, len(keys), *keys, *args))])
             return conn.read_response()
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
