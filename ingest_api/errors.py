@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 import redis
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from analytics.refs import RefsUnavailable
@@ -59,6 +60,18 @@ def envelope(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def json_response(body: Any, status: int) -> Response:
+    """A JSON response through orjson (~6x faster than Flask's provider); text orjson refuses (a lone
+    surrogate) goes through Flask's provider as before."""
+    try:
+        data = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        response = current_app.json.response(body)
+        response.status_code = status
+        return response
+    return current_app.response_class(data, status=status, mimetype="application/json")
 
 
 _HTTP_CODES = {

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
+from analytics.config import Settings
 from analytics.events import now_utc
 from analytics.ingest import Ingestor, Result
 from ingest_api.auth import require_write_key
-from ingest_api.errors import ApiError
+from ingest_api.errors import ApiError, json_response
 
 bp = Blueprint("track", __name__, url_prefix="/v1")
 
@@ -27,9 +28,9 @@ def _json_body() -> Any:
         raise ApiError(400, "malformed_json", "body is nested too deeply") from None
 
 
-def client_ip() -> str | None:
+def client_ip(settings: Settings | None = None) -> str | None:
     """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left)."""
-    hops = current_app.extensions["analytics.settings"].trusted_proxies
+    hops = (settings or current_app.extensions["analytics.settings"]).trusted_proxies
     if hops > 0:
         forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
         if len(forwarded) >= hops:
@@ -38,9 +39,10 @@ def client_ip() -> str | None:
 
 
 def _ingest(items: list[Any]) -> list[Result]:
-    ingestor: Ingestor = current_app.extensions["analytics.ingestor"]
-    results = ingestor.ingest(items, now_utc(), request.headers.get("User-Agent"), client_ip())
-    current_app.extensions["analytics.metrics"].count_results(results)
+    ext = current_app.extensions
+    ingestor: Ingestor = ext["analytics.ingestor"]
+    results = ingestor.ingest(items, now_utc(), request.headers.get("User-Agent"), client_ip(ext["analytics.settings"]))
+    ext["analytics.metrics"].count_results(results)
     return results
 
 
@@ -51,7 +53,7 @@ def track():
     if result.status == "rejected":
         status = 400 if result.reason == "schema" else 422
         raise ApiError(status, result.reason or "invalid", result.message or "invalid event", result.errors)
-    return result.as_dict(), 202 if result.status == "accepted" else 200
+    return json_response(result.as_dict(), 202 if result.status == "accepted" else 200)
 
 
 @bp.post("/track/batch")
@@ -77,4 +79,4 @@ def track_batch():
     if not raw["events"]:
         return {"results": []}, 200
     results = _ingest(raw["events"])
-    return {"results": [r.as_dict() for r in results]}, 200
+    return json_response({"results": [r.as_dict() for r in results]}, 200)
