@@ -7,7 +7,6 @@ worker's counts are summed.
 from __future__ import annotations
 
 import time
-from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,7 +55,12 @@ class Metrics:
         return found
 
     def count_results(self, results: Iterable) -> None:
-        for (status, reason), n in Tally((r.status, r.reason or "") for r in results).items():
+        """One inc(n) per (outcome, reason) of the request, not one per event."""
+        counts: dict[tuple[str, str], int] = {}
+        for r in results:
+            key = (r.status, r.reason or "")
+            counts[key] = counts.get(key, 0) + 1
+        for (status, reason), n in counts.items():
             self.child(self.events, status, reason).inc(n)
 
     def render(self) -> bytes:

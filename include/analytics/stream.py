@@ -93,7 +93,7 @@ for i = 1, n do
   counts[field] = (counts[field] or 0) + 1
 end
 for field, c in pairs(counts) do redis.call("HINCRBY", stats, field, c) end
-redis.call("EXPIRE", stats, stats_ttl)
+redis.call("EXPIRE", stats, stats_ttl, "NX")  -- NX: set once per bucket, not re-propagated to the AOF on every call
 return out
 """
 
