@@ -23,6 +23,10 @@ graceful_timeout = _settings.gunicorn_graceful_timeout
 timeout = max(30, graceful_timeout + 5)
 keepalive = 5
 backlog = 2048
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the workers. On one
+# shared socket a keep-alive client stays with whichever worker accepted first: under a few busy connections one
+# worker (one core, one GIL) took them all while the other idled.
+reuse_port = True
 accesslog = None  # per-request log lines cost throughput; /metrics counts requests
 errorlog = "-"
 loglevel = "info"
