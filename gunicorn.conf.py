@@ -25,7 +25,8 @@ keepalive = 5
 backlog = 2048
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the workers. On one
 # shared socket a keep-alive client stays with whichever worker accepted first: under a few busy connections one
-# worker (one core, one GIL) took them all while the other idled.
+# worker (one core, one GIL) took them all while the other idled. Caveat: a second gunicorn on the same port
+# would share it rather than fail to bind; scripts/up.sh keeps one through its pid file.
 reuse_port = True
 accesslog = None  # per-request log lines cost throughput; /metrics counts requests
 errorlog = "-"
