@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import zlib
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,7 @@ from analytics.events import now_utc
 from analytics.ingest import Ingestor, Result
 from analytics.segment_map import SegmentMapper, Unmapped, parse_pairs
 from ingest_api.errors import ApiError
-from ingest_api.track import client_ip
+from ingest_api.track import client_ip, parse_json
 
 bp = Blueprint("segment", __name__, url_prefix="/segment/v1")
 
@@ -46,10 +45,7 @@ def _body() -> dict[str, Any]:
         data = gunzip_bounded(data, limit)
     elif encoding not in ("", "identity"):
         raise ApiError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip")
-    try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    body = parse_json(data)
     if not isinstance(body, dict):
         raise ApiError(400, "schema", "body must be a JSON object", refused=True)
     return body

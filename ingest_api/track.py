@@ -16,16 +16,26 @@ from ingest_api.errors import ApiError, json_response
 bp = Blueprint("track", __name__, url_prefix="/v1")
 
 
-def _json_body() -> Any:
-    if request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    data = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+def parse_json(data: bytes) -> Any:
+    """The body as JSON, or 400 malformed_json. That includes an unpaired surrogate escape ("\\ud800"): json
+    accepts it, but no UTF-8 text (the Redis command, the stream, Postgres) can carry it."""
     try:
-        return json.loads(data)
+        value = json.loads(data)
+        if b"\\ud" in data or b"\\uD" in data:  # rare: only then look for an unpaired one
+            json.dumps(value, ensure_ascii=False).encode()
+        return value
+    except UnicodeEncodeError:
+        raise ApiError(400, "malformed_json", "body is not valid JSON: unpaired surrogate escape") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise ApiError(400, "malformed_json", "body is nested too deeply") from None
+
+
+def _json_body() -> Any:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    return parse_json(request.get_data(cache=False))  # get_data raises 413 beyond MAX_CONTENT_LENGTH
 
 
 def client_ip(settings: Settings | None = None) -> str | None:

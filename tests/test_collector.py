@@ -232,6 +232,23 @@ def test_batch_limits(client, settings, redis_client):
 # --- request-level refusals -------------------------------------------------------------------------------
 
 
+def test_unpaired_surrogate_escape_is_malformed_json_not_a_5xx(client, settings, redis_client):
+    """json accepts "\\ud800" but no UTF-8 text can carry it; a proper pair ("\\ud83d\\ude00") is an emoji."""
+    lone = json.dumps(ev(props={"viewDurationMs": 1, "note": "a\ud800"}))
+    assert "\\ud800" in lone
+    for path, body in [
+        ("/v1/track", lone),
+        ("/v1/track/batch", '{"events": [' + lone + "]}"),
+        ("/segment/v1/track", '{"event": "x", "userId": "u", "properties": {"p": "\\uDFFF"}}'),
+    ]:
+        resp = client.post(path, data=body, content_type="application/json")
+        assert (resp.status_code, resp.get_json()["code"]) == (400, "malformed_json"), path
+    pair = client.post("/v1/track", data=json.dumps(ev(props={"note": "\U0001f600"})), content_type="application/json")
+    assert pair.status_code == 202
+    (record,) = stream_records(redis_client, settings)
+    assert record["props"]["note"] == "\U0001f600"
+
+
 def test_malformed_wrong_type_and_oversized_bodies(client, settings, redis_client):
     bad = client.post("/v1/track", data=b'{"eventType": ', content_type="application/json")
     assert (bad.status_code, bad.get_json()["code"]) == (400, "malformed_json")
