@@ -7,6 +7,7 @@ graceful_timeout) and exits 0.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -41,6 +42,13 @@ if _multiproc_dir is None and workers > 1:
     _multiproc_dir = _own_multiproc_dir
     # prometheus_client reads this variable itself when a worker first imports it.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
+
+
+def post_worker_init(worker) -> None:
+    # The ~80,000 objects of the loaded app live as long as the worker; frozen, the cyclic GC stops rescanning
+    # them (a full collection took ~50 ms, ~7 % of a worker's CPU under load).
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server, worker) -> None:
