@@ -34,7 +34,7 @@ MAX_REJECTED_ERRORS = 20
 _SOURCE_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per event: not frozen, which costs ~3x to build
 class Result:
     """One item's outcome: accepted (202), duplicate (200, original id) or rejected (reason, errors)."""
 
