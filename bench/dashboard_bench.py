@@ -36,7 +36,7 @@ FROM (SELECT %(start)s::timestamptz + (i * %(step)s::double precision) * interva
       FROM generate_series(1, %(rows)s) AS i) g
 """
 ENRICH = """
-INSERT INTO analytics.attribution (event_id, received_at)
+INSERT INTO analytics.event_context (event_id, received_at)
 SELECT id, received_at FROM analytics.events WHERE received_at < %(until)s
 """
 FIELDS = [
@@ -84,7 +84,7 @@ def main() -> None:
                 {"t": now},
             )
             conn.execute("VACUUM ANALYZE analytics.events")
-            conn.execute("VACUUM ANALYZE analytics.attribution")
+            conn.execute("VACUUM ANALYZE analytics.event_context")
         pipe = client.pipeline(transaction=False)
         current = stats_bucket()
         for i in range(24 * 60):

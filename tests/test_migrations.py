@@ -9,7 +9,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from analytics.db import connect, drop_database, ensure_database
 from analytics.migrate import migrate, migration_files
 
-TABLES = {"events", "attribution", "sessions", "rejected_events", "alerts", "idempotency_keys", "load_runs"}
+TABLES = {"events", "event_context", "sessions", "rejected_events", "alerts", "idempotency_keys", "load_runs"}
+VIEWS = {"attribution"}
 
 
 def test_apply_to_empty_database_twice(database_url):
@@ -24,6 +25,8 @@ def test_apply_to_empty_database_twice(database_url):
         with connect(url) as conn:
             tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'analytics'")}
             assert TABLES <= tables
+            views = {r[0] for r in conn.execute("SELECT viewname FROM pg_views WHERE schemaname = 'analytics'")}
+            assert VIEWS <= views
             for host in ("users", "projects", "assets", "licenses", "payouts"):
                 assert conn.execute(f"SELECT to_regclass('app.{host}')").fetchone()[0] is not None
     finally:

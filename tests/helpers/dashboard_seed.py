@@ -150,7 +150,7 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
             (event_id, at, at, f"fp-{event_id}"),
         )
     db.execute(
-        "INSERT INTO analytics.attribution (event_id, received_at) VALUES (%s, %s)",
+        "INSERT INTO analytics.event_context (event_id, received_at) VALUES (%s, %s)",
         (events[0], hour + timedelta(minutes=10)),
     )
     out.ids["events"] = events
@@ -161,7 +161,7 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
 
 def cleanup(db, seeded: Seeded) -> None:
     ids = seeded.ids
-    db.execute("DELETE FROM analytics.attribution WHERE event_id = ANY(%s)", (ids.get("events", []),))
+    db.execute("DELETE FROM analytics.event_context WHERE event_id = ANY(%s)", (ids.get("events", []),))
     db.execute("DELETE FROM analytics.events WHERE id = ANY(%s)", (ids.get("events", []),))
     db.execute("DELETE FROM analytics.load_runs WHERE id = ANY(%s)", (ids.get("load_runs", []),))
     db.execute("DELETE FROM analytics.job_runs WHERE id = ANY(%s)", (ids.get("job_runs", []),))

@@ -1,7 +1,9 @@
 """Enrich one interval [start, end) of received events into analytics.attribution, in one transaction.
 
-Per-event rows never leave PostgreSQL: Python (pandas) handles what is per distinct value — the user agents
-not parsed before — and the run's small working sets (distinct user agents, sessions, entity versions; see
+Per event the job stores keys only (analytics.event_context: the parsed user agent's, the session's, the
+entity version's); the analytics.attribution view joins them to analytics.user_agents, analytics.sessions
+and analytics.entity_versions. Per-event rows never leave PostgreSQL: Python (pandas) handles what is per
+distinct value — the user agents not parsed before — and the run's small working sets (see
 sql/enrich/create_stages.sql) are joined to the interval's events by one set-based INSERT … SELECT.
 """
 
@@ -54,8 +56,7 @@ class EnrichStats:
     sessions_new: int = 0
     entities_referenced: int = 0
     rows_replaced: int = 0  # rows an earlier run of the interval had written
-    rows_written: int = 0  # rows inserted or changed (a re-run leaves unchanged rows alone)
-    other_rows_corrected: int = 0
+    rows_written: int = 0  # rows inserted, changed or deleted (a re-run leaves unchanged rows alone)
     parser: str = "auto"
     duration_ms: int = 0
     phases_ms: dict[str, int] = field(default_factory=dict)
@@ -74,24 +75,31 @@ def read_interval(conn: psycopg.Connection, start: datetime, end: datetime) -> p
 def stage_user_agents(
     conn: psycopg.Connection, start: datetime, end: datetime, engine: Engine, now: datetime
 ) -> tuple[int, int]:
-    """Fill the run's enrich_ua with the interval's distinct user agents, parsing (in pandas, once ever) only
-    those analytics.user_agents has no row for from this parser; (distinct, parsed now)."""
+    """Fill the run's enrich_ua with the interval's distinct user agents and their cache keys, parsing (in
+    pandas, once ever) and copying into analytics.user_agents only the strings it has no row for from this
+    parser; (distinct, parsed now)."""
     parser = parser_id()
     distinct = conn.execute(
         load_sql("enrich/insert_interval_user_agents"), {"start": start, "end": end, "parser": parser}
     ).rowcount
-    missing = copy_out(conn, load_sql("enrich/copy_missing_user_agents"), {}, ("ua",), {"ua": object})["ua"]
+    missing = copy_out(
+        conn, load_sql("enrich/copy_missing_user_agents"), {}, ("ua_md5", "ua"), {"ua_md5": object, "ua": object}
+    )
     if missing.empty:
         return distinct, 0
-    copy_in(conn, load_sql("enrich/copy_parsed_user_agents"), parse_frame(missing.tolist(), engine))
-    conn.execute(load_sql("enrich/upsert_user_agents"), {"parser": parser, "now": now})
+    conn.execute(load_sql("enrich/delete_stale_user_agents"))
+    parsed = parse_frame(missing["ua"].tolist(), engine)
+    parsed.insert(0, "ua_md5", missing["ua_md5"].to_numpy())
+    parsed.insert(2, "parser", parser)
+    parsed["parsed_at"] = now.isoformat()
+    copy_in(conn, load_sql("enrich/copy_parsed_user_agents"), parsed)
     return distinct, len(missing)
 
 
 def enrich_interval(
     dsn: str, start: datetime, end: datetime, *, run_id: str | None = None, engine: Engine = "auto"
 ) -> EnrichStats:
-    """Write the attribution rows of events received in [start, end) and merge their sessions; idempotent."""
+    """Write the context rows of events received in [start, end) and merge their sessions; idempotent."""
     if end <= start:
         raise ValueError(f"empty interval: start {start.isoformat()} must be before end {end.isoformat()}")
     stats = EnrichStats(interval_start=start.isoformat(), interval_end=end.isoformat(), parser=engine)
@@ -116,7 +124,7 @@ def enrich_interval(
         conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these hash joins
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         conn.execute(load_sql("enrich/create_stages"))
-        stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_attribution"), span).fetchone()[0]
+        stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_context"), span).fetchone()[0]
         phase("previous")
         stats.distinct_user_agents, stats.user_agents_parsed = stage_user_agents(conn, start, end, engine, started_at)
         phase("user_agents")
@@ -125,18 +133,16 @@ def enrich_interval(
         stats.sessions_touched, stats.sessions_new = merge_sessions(conn, start, end, started_at)
         phase("sessions")
         conn.execute(load_sql("enrich/analyze_stages"))
-        select = load_sql("enrich/select_interval_attribution")
+        select = load_sql("enrich/select_interval_context")
         if not stats.rows_replaced:  # a first run
-            insert = load_sql("enrich/insert_interval_attribution").replace("-- {select}", select)
+            insert = load_sql("enrich/insert_interval_context").replace("-- {select}", select)
             stats.events = stats.rows_written = conn.execute(insert, span | {"now": started_at}).rowcount
         else:  # a re-run: write only what changed, drop rows whose event is gone
-            upsert = load_sql("enrich/upsert_interval_attribution").replace("-- {select}", select)
+            upsert = load_sql("enrich/upsert_interval_context").replace("-- {select}", select)
             stats.rows_written = conn.execute(upsert, span | {"now": started_at}).rowcount
-            stats.rows_written += conn.execute(load_sql("enrich/delete_gone_attribution"), span).rowcount
+            stats.rows_written += conn.execute(load_sql("enrich/delete_gone_context"), span).rowcount
             stats.events = conn.execute(load_sql("enrich/count_interval_events"), span).fetchone()[0]
         phase("write")
-        stats.other_rows_corrected = conn.execute(load_sql("enrich/update_other_interval_attribution"), span).rowcount
-        phase("correct_other_intervals")
         stats.duration_ms = int((time.perf_counter() - t0) * 1000)
         conn.execute(
             load_sql("enrich/insert_job_run"),

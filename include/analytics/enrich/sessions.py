@@ -20,10 +20,8 @@ FIRST_TOUCH = (
 
 
 def merge_sessions(conn: psycopg.Connection, start: datetime, end: datetime, now: datetime) -> tuple[int, int]:
-    """Aggregate the interval's sessions, upsert analytics.sessions, and keep each one's merged context in
-    the run's enrich_merged table; (sessions touched, of which new)."""
+    """Aggregate the interval's sessions and upsert analytics.sessions; (sessions touched, of which new)."""
     conn.execute(load_sql("enrich/insert_sessions_stage"), {"start": start, "end": end})
-    conn.execute(load_sql("enrich/upsert_sessions"), {"now": now})
+    touched, new = conn.execute(load_sql("enrich/upsert_sessions"), {"now": now}).fetchone()
     conn.execute(load_sql("enrich/update_removed_sessions"), {"now": now})
-    touched, new = conn.execute(load_sql("enrich/count_merged_sessions")).fetchone()
     return touched, new

@@ -1,16 +1,8 @@
 -- Per-run working sets, one row per distinct user agent / session / entity version (never per event).
--- fresh: no row in analytics.user_agents from this parser; such strings are deleted, parsed, copied back in.
 CREATE TEMP TABLE enrich_ua (
-    ua               text    NOT NULL,
-    fresh            boolean NOT NULL DEFAULT true,
-    browser_name     text,
-    browser_version  text,
-    os_name          text,
-    os_version       text,
-    device_type      text,
-    device_brand     text,
-    device_model     text,
-    is_bot           boolean
+    ua      text    NOT NULL,
+    ua_md5  uuid    NOT NULL,
+    fresh   boolean NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_sessions_stage (
     session_id      text        PRIMARY KEY,
@@ -27,24 +19,11 @@ CREATE TEMP TABLE enrich_sessions_stage (
     utm_term        text,
     utm_content     text
 ) ON COMMIT DROP;
-CREATE TEMP TABLE enrich_merged (
-    session_id           text PRIMARY KEY,
-    session_started_at   timestamptz NOT NULL,
-    session_duration_ms  bigint,
-    referrer             text,
-    landing_page         text,
-    utm_source           text,
-    utm_medium           text,
-    utm_campaign         text,
-    utm_term             text,
-    utm_content          text,
-    existed              boolean NOT NULL
-) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_versions (
     entity_type  text        NOT NULL,
     entity_id    text        NOT NULL,
     lo           timestamptz NOT NULL,
     hi           timestamptz NOT NULL,
-    data         jsonb       NOT NULL
+    version_id   bigint      NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_removed (session_id text PRIMARY KEY, n bigint NOT NULL) ON COMMIT DROP;

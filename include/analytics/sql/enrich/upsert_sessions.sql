@@ -1,4 +1,5 @@
--- Merge the interval's per-session aggregates into analytics.sessions and keep the merged state for the run.
+-- Merge the interval's per-session aggregates into analytics.sessions (the one place session context lives:
+-- the analytics.attribution view reads it); returns (sessions touched, of which new).
 -- started_at / last_event_at take least / greatest, and the first event (by time, then id) decides
 -- referrer, landing page and UTM: so a late event from before the known start corrects the session,
 -- and merging the same interval twice changes nothing. event_count adds this run's events minus what
@@ -34,10 +35,6 @@ WITH merged AS (
         utm_content = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
                            THEN excluded.utm_content ELSE s.utm_content END,
         updated_at = excluded.updated_at
-    RETURNING session_id, started_at,
-              (extract(epoch FROM last_event_at - started_at) * 1000)::bigint AS duration_ms,
-              referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
-              (xmax <> 0) AS existed
+    RETURNING (xmax = 0) AS new
 )
-INSERT INTO enrich_merged
-SELECT * FROM merged
+SELECT count(*), count(*) FILTER (WHERE new) FROM merged

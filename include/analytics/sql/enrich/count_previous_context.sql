@@ -1,7 +1,7 @@
 -- What an earlier run of this interval wrote, per session (taken back out of the sessions' counts), and in all.
 WITH prev AS (
     SELECT session_id, count(*) AS n
-      FROM analytics.attribution
+      FROM analytics.event_context
      WHERE received_at >= %(start)s AND received_at < %(end)s
      GROUP BY session_id
 ), removed AS (

@@ -1,1 +1,0 @@
-SELECT count(*), count(*) FILTER (WHERE NOT existed) FROM enrich_merged
