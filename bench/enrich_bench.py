@@ -9,7 +9,7 @@ Scenarios, all measured in the same run against the same PostgreSQL:
                 untimed) or warm (filled by the hour before and earlier rounds)
   rerun         the same hour again with nothing changed (the idempotent path: nothing is written)
   distinct      every event a different user agent, cache cold (every string parsed: the once-ever
-                cost) and warm (strings seen before)
+                cost; with the job's choice of parse processes and with one) and warm (strings seen before)
   floor         COPY of the hour out of PostgreSQL, and COPY of its finished rows into an indexed table:
                 the wide attribution rows (the I/O floor of any design that moves the rows through
                 Python and materialises attribution per event) and the job's narrow event_context rows
@@ -184,6 +184,7 @@ def timed(label: str, n: int, fn, prep=None) -> dict:
     if stats is not None:
         row["distinct_ua"] = stats.distinct_user_agents
         row["parsed_ua"] = stats.user_agents_parsed
+        row["parse_processes"] = stats.parse_processes
         row["rows_written"] = stats.rows_written
         row["phases_ms"] = stats.phases_ms
     print(json.dumps(row), flush=True)
@@ -251,8 +252,8 @@ def main() -> None:
 
         enrich_interval(dsn, HOUR, HOUR + one)  # rows for the write floor to copy
 
-        def enrich(start: datetime, engine: str = "auto"):
-            return lambda: enrich_interval(dsn, start, start + one, engine=engine)
+        def enrich(start: datetime, engine: str = "auto", workers: int | None = None):
+            return lambda: enrich_interval(dsn, start, start + one, engine=engine, parse_workers=workers)
 
         def cold(start: datetime):
             return lambda: forget(dsn, start, cache=True)
@@ -281,6 +282,12 @@ def main() -> None:
             ("realistic hour, re-run (nothing changed)", args.events, enrich(HOUR), None),
             ("realistic hour, first run, cold UA cache, python", args.events, enrich(HOUR, "python"), cold(HOUR)),
             ("all-distinct UAs, cold UA cache, rust", args.distinct, enrich(d_start, "rust"), cold(d_start)),
+            (
+                "all-distinct UAs, cold UA cache, rust, one process",
+                args.distinct,
+                enrich(d_start, "rust", 1),
+                cold(d_start),
+            ),
             (
                 "all-distinct UAs, warm UA cache (first run)",
                 args.distinct,

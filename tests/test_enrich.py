@@ -380,3 +380,25 @@ def test_rerun_after_changes_writes_only_the_difference(db, database_url, hour):
         assert (row["utm_source"], row["session_started_at"]) == ("late", hour + timedelta(minutes=5))
     session = db.execute("SELECT event_count FROM analytics.sessions WHERE session_id = %s", (sid,)).fetchone()
     assert session == (3,)
+
+
+def test_user_agents_parsed_by_forked_workers_match_one_process(db, database_url, hour):
+    """The parse pool (used for many new strings on idle cores) writes what one process writes, escapes and all."""
+    tag = uuid.uuid4().hex[:8]
+    uas = [f"{MAC_CHROME} pool-{tag}-{i}" for i in range(40)] + [f"Odd\t{tag}\\x\r\nUA", f"{IPHONE} {tag}"]
+    events = [insert_event(db, received_at=hour + timedelta(seconds=10 * i), user_agent=ua) for i, ua in enumerate(uas)]
+    end = hour + timedelta(hours=1)
+    pooled = enrich_interval(database_url, hour, end, parse_workers=2)
+    assert (pooled.user_agents_parsed, pooled.parse_processes) == (len(uas), 2)
+    rows = [attribution(db, e) for e in events]
+    cached = db.execute("SELECT ua FROM analytics.user_agents WHERE ua = ANY(%s) ORDER BY ua", (uas,)).fetchall()
+    assert [r[0] for r in cached] == sorted(uas)  # tab, backslash and line breaks survive the COPY text
+
+    db.execute("DELETE FROM analytics.user_agents WHERE ua = ANY(%s)", (uas,))
+    single = enrich_interval(database_url, hour, end, parse_workers=1)
+    assert (single.user_agents_parsed, single.parse_processes) == (len(uas), 1)
+    assert [pick(attribution(db, e), "browser_name", "os_name", "device_type") for e in events] == [
+        pick(r, "browser_name", "os_name", "device_type") for r in rows
+    ]
+    assert pick(rows[0], "os_name", "device_type") == ("macOS", "desktop")
+    assert pick(rows[-1], "os_name", "device_type") == ("iOS", "mobile")

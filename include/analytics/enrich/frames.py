@@ -1,4 +1,4 @@
-"""CSV in and out of PostgreSQL COPY, the fastest bulk path psycopg offers without pyarrow."""
+"""CSV out of PostgreSQL COPY into a frame, the fastest bulk path psycopg offers without pyarrow."""
 
 from __future__ import annotations
 
@@ -25,10 +25,3 @@ def copy_out(
     return pd.read_csv(
         buf, header=None, names=list(names), dtype=dict(dtypes), keep_default_na=False, na_values=[""], engine="c"
     )
-
-
-def copy_in(conn: psycopg.Connection, statement: str, frame: pd.DataFrame) -> None:
-    """Write a frame through `COPY … FROM STDIN (FORMAT csv)`, columns in the statement's order."""
-    data = frame.to_csv(index=False, header=False, na_rep="").encode()
-    with conn.cursor().copy(statement) as copy:
-        copy.write(data)

@@ -20,10 +20,11 @@ import pandas as pd
 import psycopg
 
 from analytics.db import connect
-from analytics.enrich.frames import copy_in, copy_out
+from analytics.enrich.frames import copy_out
 from analytics.enrich.sessions import FIRST_TOUCH, merge_sessions
 from analytics.enrich.snapshots import stage_versions
-from analytics.enrich.useragent import Engine, parse_frame, parser_id
+from analytics.enrich.ua_cache import stage_user_agents
+from analytics.enrich.useragent import Engine
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class EnrichStats:
     events: int = 0
     distinct_user_agents: int = 0
     user_agents_parsed: int = 0  # the distinct strings no earlier run had parsed (analytics.user_agents)
+    parse_processes: int = 0  # processes that parsed them (forked workers when many, cores to spare)
     sessions_touched: int = 0
     sessions_new: int = 0
     entities_referenced: int = 0
@@ -72,32 +74,14 @@ def read_interval(conn: psycopg.Connection, start: datetime, end: datetime) -> p
     )
 
 
-def stage_user_agents(
-    conn: psycopg.Connection, start: datetime, end: datetime, engine: Engine, now: datetime
-) -> tuple[int, int]:
-    """Fill the run's enrich_ua with the interval's distinct user agents and their cache keys, parsing (in
-    pandas, once ever) and copying into analytics.user_agents only the strings it has no row for from this
-    parser; (distinct, parsed now)."""
-    parser = parser_id()
-    distinct = conn.execute(
-        load_sql("enrich/insert_interval_user_agents"), {"start": start, "end": end, "parser": parser}
-    ).rowcount
-    missing = copy_out(
-        conn, load_sql("enrich/copy_missing_user_agents"), {}, ("ua_md5", "ua"), {"ua_md5": object, "ua": object}
-    )
-    if missing.empty:
-        return distinct, 0
-    conn.execute(load_sql("enrich/delete_stale_user_agents"))
-    parsed = parse_frame(missing["ua"].tolist(), engine)
-    parsed.insert(0, "ua_md5", missing["ua_md5"].to_numpy())
-    parsed.insert(2, "parser", parser)
-    parsed["parsed_at"] = now.isoformat()
-    copy_in(conn, load_sql("enrich/copy_parsed_user_agents"), parsed)
-    return distinct, len(missing)
-
-
 def enrich_interval(
-    dsn: str, start: datetime, end: datetime, *, run_id: str | None = None, engine: Engine = "auto"
+    dsn: str,
+    start: datetime,
+    end: datetime,
+    *,
+    run_id: str | None = None,
+    engine: Engine = "auto",
+    parse_workers: int | None = None,
 ) -> EnrichStats:
     """Write the context rows of events received in [start, end) and merge their sessions; idempotent."""
     if end <= start:
@@ -126,7 +110,9 @@ def enrich_interval(
         conn.execute(load_sql("enrich/create_stages"))
         stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_context"), span).fetchone()[0]
         phase("previous")
-        stats.distinct_user_agents, stats.user_agents_parsed = stage_user_agents(conn, start, end, engine, started_at)
+        stats.distinct_user_agents, stats.user_agents_parsed, stats.parse_processes = stage_user_agents(
+            conn, start, end, engine, started_at, parse_workers
+        )
         phase("user_agents")
         stats.entities_referenced = stage_versions(conn, start, end)
         phase("snapshots")

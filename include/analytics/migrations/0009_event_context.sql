@@ -90,8 +90,12 @@ SELECT a.event_id, a.received_at, a.enriched_at,
 DROP TABLE analytics.attribution;
 
 -- The primary key serves the monitor's and dashboard's NOT EXISTS backlog checks (through the view: its
--- joins are all to unique keys and are removed from such plans), received_at an interval's re-run.
-CREATE INDEX event_context_received_at_idx ON analytics.event_context (received_at);
+-- joins are all to unique keys and are removed from such plans). received_at — an interval's re-run, the
+-- bench — gets a BRIN index: rows arrive an hour at a time in received_at order, so block ranges map to
+-- hours, and keeping it costs next to nothing per row where a btree cost ~0.05–0.1 s per 200,000 rows;
+-- autosummarize has autovacuum summarize each filled range (an unsummarized range is simply scanned).
+CREATE INDEX event_context_received_at_idx ON analytics.event_context USING brin (received_at)
+    WITH (autosummarize = on);
 
 -- The contract: one row per enriched event, the columns (and order) the table had.
 CREATE VIEW analytics.attribution AS

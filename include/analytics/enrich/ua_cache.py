@@ -1,0 +1,101 @@
+"""The run's distinct user agents: keyed into analytics.user_agents, the strings it lacks parsed (in forked
+worker processes when there are many and cores to spare) and copied straight in."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from datetime import datetime
+
+import psycopg
+
+from analytics.enrich.useragent import Engine, parse_one, parser_id
+from analytics.sql import load_sql
+
+# Below this many new strings (~15 µs each with ua-parser-rs) forking costs more than a second core saves.
+POOL_MIN_STRINGS = 4000
+_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# The strings a parse is for; set before the workers fork, so they inherit it instead of receiving a copy.
+_pending: list[tuple[str, str]] = []
+
+
+def parse_workers(strings: int) -> int:
+    """Processes to parse this many strings with: all usable cores unless the box is already saturated."""
+    if strings < POOL_MIN_STRINGS:
+        return 1
+    cores = len(os.sched_getaffinity(0))
+    return 1 if os.getloadavg()[0] >= 2 * cores else min(cores, strings // (POOL_MIN_STRINGS // 2))
+
+
+def _field(value: str | None) -> str:
+    return "\\N" if value is None else value.translate(_ESCAPE)
+
+
+def _copy_lines(lo: int, hi: int, engine: Engine, tail: str) -> bytes:
+    """COPY text lines for _pending[lo:hi]: ua_md5, ua, parser, the parsed columns, parsed_at (in `tail`)."""
+    out = []
+    for md5, ua in _pending[lo:hi]:
+        p = parse_one(ua, engine)
+        out.append(
+            "\t".join(
+                (
+                    md5,
+                    _field(ua),
+                    _field(p.browser_name),
+                    _field(p.browser_version),
+                    _field(p.os_name),
+                    _field(p.os_version),
+                    _field(p.device_type),
+                    _field(p.device_brand),
+                    _field(p.device_model),
+                    "t" if p.is_bot else "f",
+                    tail,
+                )
+            )
+        )
+    out.append("")
+    return "\n".join(out).encode()
+
+
+def _copy_lines_args(args: tuple[int, int, Engine, str]) -> bytes:
+    return _copy_lines(*args)
+
+
+def parse_to_copy(
+    pending: list[tuple[str, str]], engine: Engine, parser: str, now: datetime, workers: int
+) -> list[bytes]:
+    """(ua_md5, ua) pairs → COPY text for analytics.user_agents, in `workers` processes (forked: they
+    inherit the loaded resolver and the strings; only the finished text comes back)."""
+    global _pending
+    _pending = pending
+    tail = f"{_field(parser)}\t{now.isoformat()}"
+    try:
+        if workers <= 1:
+            return [_copy_lines(0, len(pending), engine, tail)]
+        step = -(-len(pending) // (workers * 2))
+        chunks = [(lo, min(lo + step, len(pending)), engine, tail) for lo in range(0, len(pending), step)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_copy_lines_args, chunks, chunksize=1)
+    finally:
+        _pending = []
+
+
+def stage_user_agents(
+    conn: psycopg.Connection, start: datetime, end: datetime, engine: Engine, now: datetime, workers: int | None
+) -> tuple[int, int, int]:
+    """Fill the run's enrich_ua with the interval's distinct user agents and their cache keys; parse and copy
+    into analytics.user_agents the strings it has no row for from this parser (once ever, not once a run);
+    (distinct, parsed now, processes used)."""
+    parser = parser_id()
+    span = {"start": start, "end": end, "parser": parser}
+    distinct = conn.execute(load_sql("enrich/insert_interval_user_agents"), span).rowcount
+    with conn.cursor().copy(load_sql("enrich/copy_missing_user_agents")) as copy:
+        pending = [(md5, ua) for md5, ua in copy.rows()]
+    if not pending:
+        return distinct, 0, 0
+    conn.execute(load_sql("enrich/delete_stale_user_agents"))
+    used = workers or parse_workers(len(pending))
+    with conn.cursor().copy(load_sql("enrich/copy_parsed_user_agents")) as copy:
+        for block in parse_to_copy(pending, engine, parser, now, used):
+            copy.write(block)
+    return distinct, len(pending), used
