@@ -2,7 +2,7 @@
 ### events_enrich — hourly context for loaded events → `analytics.attribution`
 
 For every event **received** in the run's data interval `[data_interval_start, data_interval_end)`
-this writes one `analytics.attribution` row: browser, OS, device type / brand / model and a bot flag
+this makes one `analytics.attribution` row: browser, OS, device type / brand / model and a bot flag
 from the user agent (each distinct string parsed once — once ever: parses are kept in
 `analytics.user_agents`, redone when ua-parser or our mapping changes — with the `ua-parser-rs`
 accelerator when installed); the session's start, duration, referrer, landing page and first-touch
@@ -10,8 +10,15 @@ UTM; and the referenced asset / license / project / payout **as it was at the ev
 `analytics.entity_versions`, kept by triggers on the host tables: history rather than a snapshot
 captured once, because a captured-once value is only right if the first enrichment runs promptly —
 a backfill, a re-run or a late event would stamp the entity as it is at enrichment time).
-`analytics.sessions` is merged incrementally: a late event from before a session's known start moves
-its start and first touch, and the session's rows in other hours are corrected to match.
+
+**Keys, not copies.** Per event the run stores only keys in `analytics.event_context` (event id,
+received_at, the user agent's cache key, the session id, the entity version's id, enriched_at; and
+its own referrer / landing page / UTM when the event has no session). `analytics.attribution` is a
+view joining them to `analytics.user_agents`, `analytics.sessions` and `analytics.entity_versions`:
+same columns, one row per enriched event. The session is the single truth for session context: a late
+event from before a session's known start moves the session's start and first touch, and every hour's
+rows of that session show it at once, with nothing rewritten. Query the view; write (tests, repairs)
+to `analytics.event_context`.
 
 **Why `received_at`.** It is assigned by the collector, is the partition key, and is what the
 loader's watermark promises about ("every event received before the watermark is loaded"). An
@@ -20,11 +27,16 @@ would never be looked at again; on `received_at`, a late event lands in the inte
 and is enriched by that run. `wait_for_loader` therefore holds the run until
 `max(analytics.load_runs.watermark) >= data_interval_end`, and fails (→ alert) after two hours.
 
-Per-event rows never pass through Python: pandas parses the new distinct user agents, and one
-set-based `INSERT … SELECT` joins the interval's events to the run's small working sets (distinct user
-agents, merged sessions, entity versions as event-time ranges).
+Per-event rows never pass through Python: one set-based `INSERT … SELECT` joins the interval's events to
+the run's small working sets (distinct user agents, entity versions as event-time ranges), and one
+aggregate merges its sessions. Python handles only what is per distinct string: the user agents the
+cache lacks, parsed in forked worker processes when there are thousands and cores to spare, written to
+the cache as COPY text. pandas is not on this path because it lost where it was measured (BENCHMARKS.md,
+Enrichment): moving 200,000 rows out and back costs more than the whole set-based run, and for the
+per-string work its vectorised string tests were no faster than the mapping's loop while its CSV writer
+cost 0.1 s per 30,000 parses.
 
-**Re-runs and backfills are safe.** A run rewrites its interval's attribution rows in one transaction
+**Re-runs and backfills are safe.** A run rewrites its interval's context rows in one transaction
 (comparing with the rows already there and writing only what changed, deleting rows whose event is
 gone) and subtracts what the earlier rows had counted from their sessions, so running an interval twice
 gives the same rows. The transaction commits without waiting for its WAL flush (`synchronous_commit =

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -282,14 +282,6 @@ def parser_id() -> str:
     analytics.user_agents by anything else is redone. Both resolvers give the same answers (tested)."""
     mapping = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]
     return f"ua-parser {version('ua-parser')}; regexes {version('ua-parser-builtins')}; mapping {mapping}"
-
-
-def parse_frame(user_agents: Sequence[str], engine: Engine = "auto") -> pd.DataFrame:
-    """Distinct strings → one row each: `ua` and the parsed COLUMNS."""
-    frame = pd.DataFrame([parse_one(ua, engine) for ua in user_agents], columns=list(COLUMNS))
-    frame.insert(0, "ua", list(user_agents))
-    frame["is_bot"] = frame["is_bot"].astype(bool)
-    return frame
 
 
 def parse_distinct(user_agents: pd.Series, engine: Engine = "auto") -> tuple[pd.DataFrame, int]:
