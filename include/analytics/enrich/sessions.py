@@ -21,7 +21,7 @@ FIRST_TOUCH = (
 
 def merge_sessions(conn: psycopg.Connection, start: datetime, end: datetime, now: datetime) -> tuple[int, int]:
     """Aggregate the interval's sessions and upsert analytics.sessions; (sessions touched, of which new)."""
-    conn.execute(load_sql("enrich/insert_sessions_stage"), {"start": start, "end": end})
-    touched, new = conn.execute(load_sql("enrich/upsert_sessions"), {"now": now}).fetchone()
-    conn.execute(load_sql("enrich/update_removed_sessions"), {"now": now})
+    span = {"start": start, "end": end, "now": now}
+    touched, new = conn.execute(load_sql("enrich/upsert_sessions"), span).fetchone()
+    conn.execute(load_sql("enrich/update_removed_sessions"), span)
     return touched, new

@@ -4,21 +4,6 @@ CREATE TEMP TABLE enrich_ua (
     ua_md5  uuid    NOT NULL,
     fresh   boolean NOT NULL
 ) ON COMMIT DROP;
-CREATE TEMP TABLE enrich_sessions_stage (
-    session_id      text        PRIMARY KEY,
-    actor_id        text,
-    first_at        timestamptz NOT NULL,
-    last_at         timestamptz NOT NULL,
-    n               bigint      NOT NULL,
-    first_event_id  uuid        NOT NULL,
-    referrer        text,
-    landing_page    text,
-    utm_source      text,
-    utm_medium      text,
-    utm_campaign    text,
-    utm_term        text,
-    utm_content     text
-) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_versions (
     entity_type  text        NOT NULL,
     entity_id    text        NOT NULL,
