@@ -216,6 +216,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per scenario; the best is reported")
     ap.add_argument("--pool", type=int, default=5_000, help="distinct user agents in the realistic pool")
     ap.add_argument("--dsn", default=os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/analytics")
+    ap.add_argument("--only", default="", help="run only scenarios whose name contains this (floors always run)")
     ap.add_argument("--keep", action="store_true", help="keep the bench database (printed) for inspection")
     args = ap.parse_args()
 
@@ -302,6 +303,7 @@ def main() -> None:
                 cold(p_start),
             ),
         ]
+        scenarios = [sc for sc in scenarios if sc[0].startswith("floor") or args.only in sc[0]]
         # Interleaved rounds, best of N: on a shared machine the minimum is the least-disturbed run.
         runs: dict[str, list[dict]] = {name: [] for name, _, _, _ in scenarios}
         for _ in range(args.rounds):
