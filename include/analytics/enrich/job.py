@@ -103,12 +103,17 @@ def enrich_interval(
         # whole run (atomically, never part of it) — only derived data, which shows in the monitor's
         # enrichment backlog and which the idempotent re-run of the interval writes again.
         conn.execute("SET LOCAL synchronous_commit = off")
-        # The per-session sort of an hour's events (sql/enrich/insert_sessions_stage.sql) stays in memory.
+        # The per-session sort of an hour's events (sql/enrich/upsert_sessions.sql) stays in memory.
         conn.execute("SET LOCAL work_mem = '64MB'")
         conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these hash joins
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         conn.execute(load_sql("enrich/create_stages"))
+        # The interval's earlier rows are read by received_at through the BRIN index; for an hour its statistics
+        # have not seen yet the planner estimates a scan of the whole table as cheaper (0.02 s at 330,000 rows
+        # in the bench, linear in the table's size) against ~0.1 ms through the index.
+        conn.execute("SET LOCAL enable_seqscan = off")
         stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_context"), span).fetchone()[0]
+        conn.execute("SET LOCAL enable_seqscan = on")
         phase("previous")
         stats.distinct_user_agents, stats.user_agents_parsed, stats.parse_processes = stage_user_agents(
             conn, start, end, engine, started_at, parse_workers
@@ -124,9 +129,11 @@ def enrich_interval(
             insert = load_sql("enrich/insert_interval_context").replace("-- {select}", select)
             stats.events = stats.rows_written = conn.execute(insert, span | {"now": started_at}).rowcount
         else:  # a re-run: write only what changed, drop rows whose event is gone
+            conn.execute("SET LOCAL enable_seqscan = off")  # the interval's rows through the BRIN index, as above
             upsert = load_sql("enrich/upsert_interval_context").replace("-- {select}", select)
             stats.rows_written = conn.execute(upsert, span | {"now": started_at}).rowcount
             stats.rows_written += conn.execute(load_sql("enrich/delete_gone_context"), span).rowcount
+            conn.execute("SET LOCAL enable_seqscan = on")
             stats.events = conn.execute(load_sql("enrich/count_interval_events"), span).fetchone()[0]
         phase("write")
         stats.duration_ms = int((time.perf_counter() - t0) * 1000)
