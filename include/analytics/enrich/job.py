@@ -108,13 +108,7 @@ def enrich_interval(
         conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these hash joins
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         conn.execute(load_sql("enrich/create_stages"))
-        # The interval's earlier rows are counted through the BRIN index on received_at: for an hour its
-        # statistics have not seen yet the planner estimates a scan of the whole table as cheaper (0.02 s at
-        # 330,000 rows in the bench, linear in the table's size) against ~0.1 ms through the index. Only for
-        # this statement: the re-run's joins plan well on their own, and forcing them took 20 s instead of 0.4.
-        conn.execute("SET LOCAL enable_seqscan = off")
         stats.rows_replaced = conn.execute(load_sql("enrich/count_previous_context"), span).fetchone()[0]
-        conn.execute("SET LOCAL enable_seqscan = on")
         phase("previous")
         stats.distinct_user_agents, stats.user_agents_parsed, stats.parse_processes = stage_user_agents(
             conn, start, end, engine, started_at, parse_workers
