@@ -194,8 +194,9 @@ def timed(label: str, n: int, fn, prep=None) -> dict:
 def forget(dsn: str, start: datetime, *, cache: bool) -> None:
     """Untimed: drop the hour's attribution rows and the sessions only they had (the next run is a first
     run) and, if asked, every parsed user agent (cold cache). Sessions continuing from the hour before
-    stay; their counts drift across rounds, and no timing depends on them."""
-    with connect(dsn) as conn:
+    stay; their counts drift across rounds, and no timing depends on them. The deleted rows are vacuumed
+    away, as an hour never enriched has none for the run to step over."""
+    with connect(dsn, autocommit=True) as conn:
         conn.execute(
             "DELETE FROM analytics.event_context WHERE received_at >= %s AND received_at < %s",
             (start, start + timedelta(hours=1)),
@@ -206,6 +207,7 @@ def forget(dsn: str, start: datetime, *, cache: bool) -> None:
         )
         if cache:
             conn.execute("TRUNCATE analytics.user_agents")
+        conn.execute("VACUUM analytics.event_context, analytics.sessions")
 
 
 def main() -> None:
