@@ -64,8 +64,8 @@ def _old_row(conn, event_id, at, **cols):
 
 
 def test_migration_keeps_every_existing_row_and_column(old_database):
-    ids = [uuid.UUID(int=(1 << 120) + i) for i in range(5)]
-    at = [HOUR + timedelta(minutes=5 * i) for i in range(5)]
+    ids = [uuid.UUID(int=(1 << 120) + i) for i in range(6)]
+    at = [HOUR + timedelta(minutes=5 * i) for i in range(6)]
     mac = dict(browser_name="Chrome", browser_version="120.0", os_name="macOS", os_version="10.15.7",
                device_type="desktop", device_brand="Apple", device_model="Mac", is_bot=False)  # fmt: skip
     phone = dict(browser_name="Safari", browser_version="17.1", os_name="iOS", os_version="17.1",
@@ -105,6 +105,8 @@ def test_migration_keeps_every_existing_row_and_column(old_database):
         _event(conn, ids[3], at[3], session_id="sess-lost", user_agent=CACHED_UA)  # its session row is gone
         _old_row(conn, ids[3], at[3], **mac, **lost)
         _old_row(conn, ids[4], at[4], **lost)  # its event is gone (partition dropped), no UA or snapshot
+        # A session the sessions table lost, known only from a row without a duration.
+        _old_row(conn, ids[5], at[5], session_id="sess-no-duration", session_started_at=at[5], landing_page="/n")
         before = conn.execute(f"SELECT {OLD_COLUMNS} FROM analytics.attribution ORDER BY event_id")
         names = [c.name for c in before.description]
         before = before.fetchall()
@@ -114,9 +116,14 @@ def test_migration_keeps_every_existing_row_and_column(old_database):
     with connect(old_database, autocommit=True) as conn:
         after = conn.execute("SELECT * FROM analytics.attribution ORDER BY event_id")
         assert [c.name for c in after.description] == names
-        assert after.fetchall() == before
+        after = after.fetchall()
+        assert after[:5] == before[:5]
+        # The one difference: a session rebuilt from a row without a duration starts and ends at its start.
+        duration = names.index("session_duration_ms")
+        assert (before[5][duration], after[5][duration]) == (None, 0)
+        assert after[5][:duration] + after[5][duration + 1 :] == before[5][:duration] + before[5][duration + 1 :]
         stored = conn.execute("SELECT count(*) FROM analytics.event_context").fetchone()[0]
-        assert stored == 5
+        assert stored == 6
         migrated = conn.execute("SELECT parser FROM analytics.user_agents WHERE ua = %s", (UNCACHED_UA,)).fetchone()
         assert migrated == ("migrated from analytics.attribution",)
 

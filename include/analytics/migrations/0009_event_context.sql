@@ -51,7 +51,7 @@ INSERT INTO analytics.sessions (session_id, started_at, last_event_at, event_cou
                                 utm_source, utm_medium, utm_campaign, utm_term, utm_content)
 SELECT DISTINCT ON (a.session_id)
        a.session_id, a.session_started_at,
-       a.session_started_at + a.session_duration_ms * interval '1 millisecond',
+       a.session_started_at + coalesce(a.session_duration_ms, 0) * interval '1 millisecond',
        count(*) OVER (PARTITION BY a.session_id),
        a.referrer, a.landing_page, a.utm_source, a.utm_medium, a.utm_campaign, a.utm_term, a.utm_content
   FROM analytics.attribution a
@@ -67,13 +67,15 @@ INSERT INTO analytics.event_context (event_id, received_at, enriched_at, version
                                      referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term,
                                      utm_content)
 SELECT a.event_id, a.received_at, a.enriched_at,
-       (SELECT v.version_id
-          FROM analytics.entity_versions v
-         WHERE v.entity_type = e.entity_type AND v.entity_id = e.entity_id AND v.data = a.entity_snapshot
-         ORDER BY v.valid_from <= e.occurred_at DESC,
-                  CASE WHEN v.valid_from <= e.occurred_at THEN v.valid_from END DESC,
-                  v.valid_from
-         LIMIT 1),
+       CASE WHEN a.entity_snapshot IS NOT NULL THEN
+           (SELECT v.version_id
+              FROM analytics.entity_versions v
+             WHERE v.entity_type = e.entity_type AND v.entity_id = e.entity_id AND v.data = a.entity_snapshot
+             ORDER BY v.valid_from <= e.occurred_at DESC,
+                      CASE WHEN v.valid_from <= e.occurred_at THEN v.valid_from END DESC,
+                      v.valid_from
+             LIMIT 1)
+       END,
        CASE WHEN e.user_agent <> '' THEN md5(e.user_agent)::uuid END,
        a.session_id,
        CASE WHEN a.session_id IS NULL THEN a.referrer END,
