@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from datetime import datetime
 
 import psycopg
@@ -15,6 +16,7 @@ from analytics.sql import load_sql
 # Below this many new strings (~15 µs each with ua-parser-rs) forking costs more than a second core saves.
 POOL_MIN_STRINGS = 4000
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 # The strings a parse is for; set before the workers fork, so they inherit it instead of receiving a copy.
 _pending: list[tuple[str, str]] = []
 
@@ -31,28 +33,19 @@ def _field(value: str | None) -> str:
     return "\\N" if value is None else value.translate(_ESCAPE)
 
 
+def _raw(values: tuple[str | None, ...]) -> list[str]:
+    return ["\\N" if v is None else v for v in values]
+
+
 def _copy_lines(lo: int, hi: int, engine: Engine, tail: str) -> bytes:
-    """COPY text lines for _pending[lo:hi]: ua_md5, ua, parser, the parsed columns, parsed_at (in `tail`)."""
+    """COPY text lines for _pending[lo:hi]: ua_md5, ua, the parsed columns, then parser and parsed_at (`tail`)."""
     out = []
     for md5, ua in _pending[lo:hi]:
         p = parse_one(ua, engine)
-        out.append(
-            "\t".join(
-                (
-                    md5,
-                    _field(ua),
-                    _field(p.browser_name),
-                    _field(p.browser_version),
-                    _field(p.os_name),
-                    _field(p.os_version),
-                    _field(p.device_type),
-                    _field(p.device_brand),
-                    _field(p.device_model),
-                    "t" if p.is_bot else "f",
-                    tail,
-                )
-            )
-        )
+        # The parsed columns are pieces of the string or fixed names: they need escaping only if the string does.
+        texts = (ua, *p[:7])
+        row = "\t".join(map(_field, texts)) if _NEEDS_ESCAPE.search(ua) else "\t".join(_raw(texts))
+        out.append(f"{md5}\t{row}\t{'t' if p.is_bot else 'f'}\t{tail}")
     out.append("")
     return "\n".join(out).encode()
 
