@@ -2,7 +2,7 @@
 
 Per event the job stores keys only (analytics.event_context: the parsed user agent's, the session's, the
 entity version's); the analytics.attribution view joins them to analytics.user_agents, analytics.sessions
-and analytics.entity_versions. Per-event rows never leave PostgreSQL: Python (pandas) handles what is per
+and analytics.entity_versions. Per-event rows never leave PostgreSQL: Python handles what is per
 distinct value — the user agents not parsed before — and the run's small working sets (see
 sql/enrich/create_stages.sql) are joined to the interval's events by one set-based INSERT … SELECT.
 """

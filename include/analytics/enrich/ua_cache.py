@@ -63,7 +63,8 @@ def parse_to_copy(
     _pending = pending
     tail = f"{_field(parser)}\t{now.isoformat()}"
     try:
-        if workers <= 1:
+        # A daemonic process (e.g. a Celery prefork child) may not start children: parse in-process there.
+        if workers <= 1 or multiprocessing.current_process().daemon:
             return [_copy_lines(0, len(pending), engine, tail)]
         step = -(-len(pending) // (workers * 2))
         chunks = [(lo, min(lo + step, len(pending)), engine, tail) for lo in range(0, len(pending), step)]
