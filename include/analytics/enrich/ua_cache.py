@@ -63,8 +63,7 @@ def parse_to_copy(
     _pending = pending
     tail = f"{_field(parser)}\t{now.isoformat()}"
     try:
-        # A daemonic process (e.g. a Celery prefork child) may not start children: parse in-process there.
-        if workers <= 1 or multiprocessing.current_process().daemon:
+        if workers <= 1:
             return [_copy_lines(0, len(pending), engine, tail)]
         step = -(-len(pending) // (workers * 2))
         chunks = [(lo, min(lo + step, len(pending)), engine, tail) for lo in range(0, len(pending), step)]
@@ -88,7 +87,8 @@ def stage_user_agents(
     if not pending:
         return distinct, 0, 0
     conn.execute(load_sql("enrich/delete_stale_user_agents"))
-    used = workers or parse_workers(len(pending))
+    # A daemonic process (e.g. a Celery prefork child) may not start children: it parses in-process.
+    used = 1 if multiprocessing.current_process().daemon else workers or parse_workers(len(pending))
     with conn.cursor().copy(load_sql("enrich/copy_parsed_user_agents")) as copy:
         for block in parse_to_copy(pending, engine, parser, now, used):
             copy.write(block)
