@@ -402,3 +402,54 @@ def test_user_agents_parsed_by_forked_workers_match_one_process(db, database_url
     ]
     assert pick(rows[0], "os_name", "device_type") == ("macOS", "desktop")
     assert pick(rows[-1], "os_name", "device_type") == ("iOS", "mobile")
+
+
+_POOL_UNDER_AIRFLOW_SIGTERM = r"""
+import signal, sys
+from datetime import UTC, datetime
+# Like Airflow's task runner: a SIGTERM handler that does not exit, inherited by forked workers.
+signal.signal(signal.SIGTERM, lambda *_: print("SIGTERM ignored", file=sys.stderr))
+from analytics.enrich.ua_cache import parse_to_copy
+pending = [(f"{i:032x}", f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Chrome/120.0.{i}.1") for i in range(200)]
+now = datetime(2026, 1, 1, tzinfo=UTC)
+pooled = b"".join(parse_to_copy(pending, "auto", "p", now, 2))
+assert pooled == b"".join(parse_to_copy(pending, "auto", "p", now, 1)), "pool and one process differ"
+try:
+    parse_to_copy(pending + [("0" * 32, None)], "auto", "p", now, 2)  # a worker fails (None is no string):
+    # the pool is torn down and the error raised, not waited on
+except Exception as exc:
+    print("worker error surfaced:", type(exc).__name__)
+else:
+    raise SystemExit("a worker error was swallowed")
+print("ok")
+"""
+
+
+def test_parse_pool_workers_take_sigterm_by_default():
+    """The parse workers must not inherit a SIGTERM handler (Airflow's task runner installs one that does not
+    exit): `Pool.terminate()` would then wait on them forever, depending on a race, and hang the run."""
+    import signal
+
+    from analytics.enrich import ua_cache
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with ua_cache.new_pool(1) as pool:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_parse_pool_returns_under_a_sigterm_handler_that_does_not_exit():
+    """Regression: inside an Airflow task the pool's workers inherited the task runner's SIGTERM handler, and
+    `Pool.terminate()` then waited on them forever (the enrichment run hung). Run in a child process with a
+    deadline so a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _POOL_UNDER_AIRFLOW_SIGTERM], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "ok"
+    assert "worker error surfaced" in proc.stdout

@@ -3,9 +3,12 @@ worker processes when there are many and cores to spare) and copied straight in.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import re
+import signal
 from datetime import datetime
 
 import psycopg
@@ -13,12 +16,17 @@ import psycopg
 from analytics.enrich.useragent import Engine, parse_one, parser_id
 from analytics.sql import load_sql
 
+log = logging.getLogger(__name__)
+
 # Below this many new strings (~15 µs each with ua-parser-rs) forking costs more than a second core saves.
 POOL_MIN_STRINGS = 4000
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 # The strings a parse is for; set before the workers fork, so they inherit it instead of receiving a copy.
 _pending: list[tuple[str, str]] = []
+# A parse the workers have not finished by then is abandoned (workers terminated) and done in-process instead.
+# ~30,000 new strings take about a second; this only bounds a worker that hangs.
+POOL_TIMEOUT_S = 120.0
 
 
 def parse_workers(strings: int) -> int:
@@ -67,10 +75,34 @@ def parse_to_copy(
             return [_copy_lines(0, len(pending), engine, tail)]
         step = -(-len(pending) // (workers * 2))
         chunks = [(lo, min(lo + step, len(pending)), engine, tail) for lo in range(0, len(pending), step)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return pool.map(_copy_lines_args, chunks, chunksize=1)
+        pool = new_pool(workers)
+        try:
+            blocks = pool.map_async(_copy_lines_args, chunks, chunksize=1).get(POOL_TIMEOUT_S)
+        except multiprocessing.TimeoutError:
+            log.warning("user-agent parse workers gave no answer in %.0f s: parsing in-process", POOL_TIMEOUT_S)
+            pool.terminate()
+            return [_copy_lines(0, len(pending), engine, tail)]
+        except BaseException:
+            pool.terminate()
+            raise
+        pool.close()  # workers leave when the queue is closed: no signal needed on the normal path
+        pool.join()
+        return blocks
     finally:
         _pending = []
+
+
+def new_pool(workers: int) -> multiprocessing.pool.Pool:
+    """Forked workers (they inherit the loaded resolver and `_pending`) with default signal handling."""
+    return multiprocessing.get_context("fork").Pool(workers, initializer=_default_signals)
+
+
+def _default_signals() -> None:
+    """In each forked worker: SIGTERM/SIGINT back to their defaults. A worker inherits the parent's handlers, and
+    Airflow's task runner installs a SIGTERM handler that does not exit: with it, `Pool.terminate()` waited forever
+    on workers that caught the signal and carried on."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stage_user_agents(
