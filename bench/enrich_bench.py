@@ -40,11 +40,53 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from analytics.db import connect, drop_database, ensure_database  # noqa: E402
 from analytics.enrich import useragent  # noqa: E402
-from analytics.enrich.job import enrich_interval, read_interval  # noqa: E402
+from analytics.enrich.frames import copy_out  # noqa: E402
+from analytics.enrich.job import enrich_interval  # noqa: E402
 from analytics.migrate import migrate  # noqa: E402
 from analytics.seed import seed  # noqa: E402
 
 HOUR = datetime(2026, 6, 1, 12, tzinfo=UTC)
+# The read floor: what the enrichment needs of every event of the hour, into a frame (the job's old read).
+READ_HOUR = """
+COPY (
+    SELECT id,
+           received_at,
+           (extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_us,
+           session_id,
+           actor_id,
+           entity_type,
+           entity_id,
+           user_agent,
+           attribution_json ->> 'referrer' AS referrer,
+           coalesce(attribution_json ->> 'landingPage',
+                    CASE WHEN event_type = 'page_viewed' THEN coalesce(props_json ->> 'url', props_json ->> 'path') END)
+               AS landing_page,
+           attribution_json ->> 'utmSource' AS utm_source,
+           attribution_json ->> 'utmMedium' AS utm_medium,
+           attribution_json ->> 'utmCampaign' AS utm_campaign,
+           attribution_json ->> 'utmTerm' AS utm_term,
+           attribution_json ->> 'utmContent' AS utm_content
+      FROM analytics.events
+     WHERE received_at >= %(start)s AND received_at < %(end)s
+) TO STDOUT (FORMAT csv)
+"""
+READ_COLUMNS = (
+    "id",
+    "received_at",
+    "occurred_us",
+    "session_id",
+    "actor_id",
+    "entity_type",
+    "entity_id",
+    "user_agent",
+    "referrer",
+    "landing_page",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
 EVENT_COLUMNS = (
     "id",
     "event_type",
@@ -251,12 +293,15 @@ def main() -> None:
 
         def floor_read():
             with connect(dsn) as conn:
-                read_interval(conn, HOUR, HOUR + one)
+                dtypes = dict.fromkeys(READ_COLUMNS, object) | {"occurred_us": "int64"}
+                copy_out(conn, READ_HOUR, {"start": HOUR, "end": HOUR + one}, READ_COLUMNS, dtypes)
 
         enrich_interval(dsn, HOUR, HOUR + one)  # rows for the write floor to copy
 
-        def enrich(start: datetime, engine: str = "auto", workers: int | None = None):
-            return lambda: enrich_interval(dsn, start, start + one, engine=engine, parse_workers=workers)
+        def enrich(start: datetime, engine: str = "auto", workers: int | None = None, sessions: str = "pandas"):
+            return lambda: enrich_interval(
+                dsn, start, start + one, engine=engine, parse_workers=workers, sessions=sessions
+            )
 
         def cold(start: datetime):
             return lambda: forget(dsn, start, cache=True)
@@ -280,6 +325,12 @@ def main() -> None:
                 "realistic hour, first run, warm UA cache",
                 args.events,
                 enrich(HOUR),
+                lambda: forget(dsn, HOUR, cache=False),
+            ),
+            (
+                "realistic hour, first run, warm UA cache, sessions aggregated by PostgreSQL",
+                args.events,
+                enrich(HOUR, sessions="sql"),
                 lambda: forget(dsn, HOUR, cache=False),
             ),
             ("realistic hour, re-run (nothing changed)", args.events, enrich(HOUR), None),

@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from analytics.enrich.job import enrich_interval
@@ -453,3 +454,55 @@ def test_parse_pool_returns_under_a_sigterm_handler_that_does_not_exit():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "ok"
     assert "worker error surfaced" in proc.stdout
+
+
+def test_pandas_session_aggregate_equals_the_sql_one(db, database_url, hour):
+    """The aggregate the job computes with pandas is row for row the one PostgreSQL's window query gives, on
+    data that trips a careless one."""
+    from analytics.enrich.sessions import aggregate_sessions, aggregate_sessions_in_sql
+
+    at = hour + timedelta(minutes=5)
+    received = hour + timedelta(minutes=30)
+    base = uuid.uuid4().hex[:31]
+    ids = {name: str(uuid.UUID(base + name)) for name in "abcdef"}  # a < b < … < f
+    tie, anon, empty, fallback = (f"{k}-{uuid.uuid4().hex[:6]}" for k in ("tie", "anon", "empty", "fb"))
+    # Ties on occurred_at: the smaller id is the first event whatever the insert order; its actor is unknown.
+    insert_event(db, id=ids["b"], received_at=received, occurred_at=at, session_id=tie, actor_id="usr_b",
+                 attribution={"referrer": "https://b.example/", "utmSource": "b"})  # fmt: skip
+    insert_event(db, id=ids["c"], received_at=received, occurred_at=at, session_id=tie, actor_id=None,
+                 event_type="asset_viewed", attribution={"utmSource": "c"})  # fmt: skip
+    insert_event(db, id=ids["a"], received_at=received, occurred_at=at, session_id=tie, actor_id="",
+                 attribution={"referrer": "https://a.example/", "utmSource": "a"})  # fmt: skip
+    # Anonymous, then logged in, then another actor; two logged-in events tie on the instant.
+    insert_event(db, received_at=received, occurred_at=at, session_id=anon, attribution={"landingPage": "/start"})
+    insert_event(db, id=ids["e"], received_at=received, occurred_at=at + timedelta(seconds=2), session_id=anon,
+                 actor_id="usr_e")  # fmt: skip
+    insert_event(db, id=ids["d"], received_at=received, occurred_at=at + timedelta(seconds=2), session_id=anon,
+                 actor_id="usr_d")  # fmt: skip
+    insert_event(db, received_at=received, occurred_at=at + timedelta(seconds=9), session_id=anon, actor_id="usr_z")
+    # Empty strings are missing: an empty landingPage does not fall back to the page's url.
+    insert_event(db, received_at=received, occurred_at=at, session_id=empty, actor_id="",
+                 props={"url": "/not-this"}, attribution={"referrer": "", "landingPage": "", "utmCampaign": ""})  # fmt: skip
+    # A page_viewed without landingPage falls back to props url, then path; other event types do not.
+    insert_event(db, received_at=received, occurred_at=at, session_id=fallback, props={"path": "/from-path"})
+    insert_event(db, received_at=received, occurred_at=at + timedelta(seconds=1), session_id=fallback,
+                 props={"url": "/later"})  # fmt: skip
+    # Sessionless events are no session; events outside the interval are not read.
+    insert_event(db, received_at=received, session_id="", actor_id="usr_x")
+    insert_event(db, received_at=received, session_id=None)
+    insert_event(db, received_at=hour + timedelta(hours=1), occurred_at=at - timedelta(hours=1), session_id=tie)
+
+    start, end = hour, hour + timedelta(hours=1)
+    got = aggregate_sessions(db, start, end).sort_values("session_id", ignore_index=True)
+    with db.transaction():
+        want = aggregate_sessions_in_sql(db, start, end).sort_values("session_id", ignore_index=True)
+    tidy = lambda f: f.astype(object).where(f.notna(), None)  # noqa: E731
+    pd.testing.assert_frame_equal(tidy(got), tidy(want))
+    rows = {r["session_id"]: r for r in tidy(got).to_dict("records")}
+    assert set(rows) == {tie, anon, empty, fallback}
+    assert (rows[tie]["first_event_id"], rows[tie]["actor_id"], rows[tie]["n"]) == (ids["a"], "usr_b", 3)
+    assert (rows[tie]["utm_source"], rows[tie]["referrer"]) == ("a", "https://a.example/")
+    assert (rows[anon]["actor_id"], rows[anon]["landing_page"], rows[anon]["n"]) == ("usr_d", "/start", 4)
+    assert rows[anon]["last_us"] - rows[anon]["first_us"] == 9_000_000
+    assert [rows[empty][k] for k in ("actor_id", "referrer", "landing_page", "utm_campaign")] == [None] * 4
+    assert rows[fallback]["landing_page"] == "/from-path"

@@ -1,44 +1,16 @@
--- The interval's sessions (st), one row each: first and last time, count, first known actor (a session may start
--- anonymous and log in later), and the first event's referrer / landing page / UTM. The first event is the
--- earliest by occurred_at, ties broken by the smaller id, so it does not depend on the order rows are read.
--- Empty strings count as missing, as they always have. The sort is on session_id's bytes (COLLATE "C": same
--- grouping, abbreviated sort keys; about a third faster than the database's C.UTF-8 collation on this box).
--- The first touch is taken out of the JSON in st's outer query: for each session's first event only, not for
--- every event the window passes over.
--- st is merged straight into analytics.sessions (the one place session context lives: the
--- analytics.attribution view reads it); returns (sessions touched, of which new).
+-- The interval's sessions, one row each from enrich_sessions (aggregated on a second connection in the run's
+-- snapshot: analytics/enrich/sessions.py), merged into analytics.sessions (the one place session context
+-- lives: the analytics.attribution view reads it); returns (sessions touched, of which new).
 -- started_at / last_event_at take least / greatest, and the first event (by time, then id) decides
 -- referrer, landing page and UTM: so a late event from before the known start corrects the session,
 -- and merging the same interval twice changes nothing. event_count adds this run's events minus what
 -- an earlier run of the same interval had counted (enrich_removed).
 WITH st AS (
-    SELECT f.session_id, f.actor_id, f.first_at, f.last_at, f.n, f.first_event_id,
-           nullif(f.attribution_json ->> 'referrer', '') AS referrer,
-           nullif(coalesce(f.attribution_json ->> 'landingPage',
-                           CASE WHEN f.event_type = 'page_viewed'
-                                THEN coalesce(f.props_json ->> 'url', f.props_json ->> 'path') END),
-                  '') AS landing_page,
-           nullif(f.attribution_json ->> 'utmSource', '') AS utm_source,
-           nullif(f.attribution_json ->> 'utmMedium', '') AS utm_medium,
-           nullif(f.attribution_json ->> 'utmCampaign', '') AS utm_campaign,
-           nullif(f.attribution_json ->> 'utmTerm', '') AS utm_term,
-           nullif(f.attribution_json ->> 'utmContent', '') AS utm_content
-      FROM (SELECT DISTINCT ON (session_id COLLATE "C")
-                   session_id,
-                   (array_agg(nullif(actor_id, '')) FILTER (WHERE nullif(actor_id, '') IS NOT NULL) OVER w)[1]
-                       AS actor_id,
-                   occurred_at AS first_at,
-                   max(occurred_at) OVER w AS last_at,
-                   count(*) OVER w AS n,
-                   id AS first_event_id,
-                   attribution_json,
-                   props_json,
-                   event_type
-              FROM analytics.events
-             WHERE received_at >= %(start)s AND received_at < %(end)s AND session_id <> ''
-            WINDOW w AS (PARTITION BY session_id COLLATE "C" ORDER BY occurred_at, id
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-             ORDER BY session_id COLLATE "C", occurred_at, id) f
+    SELECT session_id, actor_id,
+           timestamptz 'epoch' + first_us * interval '1 microsecond' AS first_at,
+           timestamptz 'epoch' + last_us * interval '1 microsecond' AS last_at,
+           n, first_event_id, referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content
+      FROM enrich_sessions
 ), merged AS (
     INSERT INTO analytics.sessions AS s (
         session_id, actor_id, started_at, last_event_at, event_count, first_event_id,
