@@ -42,6 +42,7 @@ from analytics.db import connect, drop_database, ensure_database  # noqa: E402
 from analytics.enrich import useragent  # noqa: E402
 from analytics.enrich.frames import copy_out  # noqa: E402
 from analytics.enrich.job import enrich_interval  # noqa: E402
+from analytics.enrich.sessions import FIRST_TOUCH  # noqa: E402
 from analytics.migrate import migrate  # noqa: E402
 from analytics.seed import seed  # noqa: E402
 
@@ -79,13 +80,7 @@ READ_COLUMNS = (
     "entity_type",
     "entity_id",
     "user_agent",
-    "referrer",
-    "landing_page",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
+    *FIRST_TOUCH,
 )
 EVENT_COLUMNS = (
     "id",

@@ -27,14 +27,15 @@ would never be looked at again; on `received_at`, a late event lands in the inte
 and is enriched by that run. `wait_for_loader` therefore holds the run until
 `max(analytics.load_runs.watermark) >= data_interval_end`, and fails (→ alert) after two hours.
 
-Per-event rows never pass through Python: one set-based `INSERT … SELECT` joins the interval's events to
-the run's small working sets (distinct user agents, entity versions as event-time ranges), and one
-aggregate merges its sessions. Python handles only what is per distinct string: the user agents the
-cache lacks, parsed in forked worker processes when there are thousands and cores to spare, written to
-the cache as COPY text. pandas is not on this path because it lost where it was measured (BENCHMARKS.md,
-Enrichment): moving 200,000 rows out and back costs more than the whole set-based run, and for the
-per-string work its vectorised string tests were no faster than the mapping's loop while its CSV writer
-cost 0.1 s per 30,000 parses.
+The context rows never pass through Python: one set-based `INSERT … SELECT` joins the interval's events
+to the run's small working sets (distinct user agents, entity versions as event-time ranges). Python parses
+the user agents the cache lacks (in forked workers when there are thousands and cores to spare) and, with
+**pandas**, aggregates the sessions (first / last time, count, first known actor, first event by time then
+id and its referrer / landing page / UTM) on a second connection in the run's exported snapshot (the run
+is `REPEATABLE READ`, so both read the same events), in a thread, while the first connection writes the
+context rows: narrow COPY reads, vectorised group min / max / count, no sort of the hour. The ~33,000 rows
+are merged into `analytics.sessions` in SQL. PostgreSQL's window query for the same aggregate is the
+tests' reference; on the second core it was 4–5 % faster in median, within the runs' spread (BENCHMARKS.md).
 
 **Re-runs and backfills are safe.** A run rewrites its interval's context rows in one transaction
 (comparing with the rows already there and writing only what changed, deleting rows whose event is

@@ -12,18 +12,10 @@ CREATE TEMP TABLE enrich_versions (
     version_id   bigint      NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE enrich_removed (session_id text PRIMARY KEY, n bigint NOT NULL) ON COMMIT DROP;
-CREATE TEMP TABLE enrich_sessions (
-    session_id      text   NOT NULL,
-    actor_id        text,
-    first_us        bigint NOT NULL,  -- occurred_at of the first event, µs since the epoch
-    last_us         bigint NOT NULL,
-    n               bigint NOT NULL,
-    first_event_id  uuid   NOT NULL,
-    referrer        text,
-    landing_page    text,
-    utm_source      text,
-    utm_medium      text,
-    utm_campaign    text,
-    utm_term        text,
-    utm_content     text
-) ON COMMIT DROP;
+-- The interval's sessions as aggregated on the second connection (analytics/enrich/sessions.py), typed like
+-- analytics.sessions; first / last occurred_at as µs since the epoch.
+CREATE TEMP TABLE enrich_sessions ON COMMIT DROP AS
+SELECT session_id, actor_id, 0::bigint AS first_us, 0::bigint AS last_us, event_count AS n, first_event_id,
+       referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content
+  FROM analytics.sessions
+  WITH NO DATA;
