@@ -35,7 +35,7 @@ id and its referrer / landing page / UTM) on a second connection in the run's ex
 is `REPEATABLE READ`, so both read the same events), in a thread, while the first connection writes the
 context rows: narrow COPY reads, vectorised group min / max / count, no sort of the hour. The ~33,000 rows
 are merged into `analytics.sessions` in SQL. PostgreSQL's window query for the same aggregate is the
-tests' reference; on the second core it was 4–5 % faster in median, within the runs' spread (BENCHMARKS.md).
+tests' reference; on the second core it was 4–7 % faster in median, within the runs' spread (BENCHMARKS.md).
 
 **Re-runs and backfills are safe.** A run rewrites its interval's context rows in one transaction
 (comparing with the rows already there and writing only what changed, deleting rows whose event is
