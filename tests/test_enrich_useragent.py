@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from analytics.enrich.useragent import parse_distinct, parse_one
+from analytics.enrich.useragent import parse_one
 
 TABLE = Path(__file__).parent / "data" / "user_agents.tsv"
 
@@ -54,13 +53,3 @@ def test_versions_brand_and_model():
     )
     other = parse_one("SomethingUnheardOf/1.0")
     assert (other.browser_name, other.os_name, other.device_type, other.is_bot) == (None, None, "other", False)
-
-
-def test_each_distinct_string_parsed_once_and_spread_back():
-    safari, curl = CASES[0][3], "curl/8.4.0"
-    s = pd.Series([safari, None, curl, safari, safari, None], index=[10, 11, 12, 13, 14, 15], dtype=object)
-    frame, distinct = parse_distinct(s)
-    assert distinct == 2
-    assert list(frame.index) == [10, 11, 12, 13, 14, 15]
-    assert frame["os_name"].fillna("-").tolist() == ["macOS", "-", "-", "macOS", "macOS", "-"]
-    assert frame["is_bot"].tolist() == [False, False, True, False, False, False]

@@ -10,21 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import numpy as np
-import pandas as pd
-
 Engine = Literal["auto", "rust", "python"]
-
-COLUMNS = (
-    "browser_name",
-    "browser_version",
-    "os_name",
-    "os_version",
-    "device_type",
-    "device_brand",
-    "device_model",
-    "is_bot",
-)
 
 OS_NAMES = {
     "Mac OS X": "macOS",
@@ -280,24 +266,9 @@ def parse_one(ua: str | None, engine: Engine = "auto") -> Parsed:
     )
 
 
-def parse_codes(user_agents: pd.Series, engine: Engine = "auto") -> tuple[np.ndarray, list[Parsed]]:
-    """Parse each distinct string once: (code per input row, parsed per code); code -1 (missing) → last entry."""
-    codes, uniques = pd.factorize(user_agents, use_na_sentinel=True)
-    return codes, [parse_one(ua, engine) for ua in uniques] + [_EMPTY]
-
-
 @cache
 def parser_id() -> str:
     """Names the code a parse comes from (ua-parser, its regexes, this module's mapping): a parse cached in
     analytics.user_agents by anything else is redone. Both resolvers give the same answers (tested)."""
     mapping = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]
     return f"ua-parser {version('ua-parser')}; regexes {version('ua-parser-builtins')}; mapping {mapping}"
-
-
-def parse_distinct(user_agents: pd.Series, engine: Engine = "auto") -> tuple[pd.DataFrame, int]:
-    """The parsed columns aligned to the input, and the number of distinct strings parsed."""
-    codes, parsed = parse_codes(user_agents, engine)
-    rows = np.array(parsed, dtype=object)[codes]
-    frame = pd.DataFrame({name: rows[:, i] for i, name in enumerate(COLUMNS)}, index=user_agents.index)
-    frame["is_bot"] = frame["is_bot"].astype(bool)
-    return frame, len(parsed) - 1
