@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,10 @@ os.environ.update(
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     }
 )
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)  # the session's Airflow home (metadata DB, logs)
 
 
 def _session_db_url() -> str:
