@@ -416,7 +416,7 @@ now = datetime(2026, 1, 1, tzinfo=UTC)
 pooled = b"".join(parse_to_copy(pending, "auto", "p", now, 2))
 assert pooled == b"".join(parse_to_copy(pending, "auto", "p", now, 1)), "pool and one process differ"
 try:
-    parse_to_copy(pending + [("0" * 32, None)], "auto", "p", now, 2)  # a worker fails (None is no string):
+    parse_to_copy(pending + [("0" * 32, 12345)], "auto", "p", now, 2)  # a worker fails (12345 is no string):
     # the pool is torn down and the error raised, not waited on
 except Exception as exc:
     print("worker error surfaced:", type(exc).__name__)

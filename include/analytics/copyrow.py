@@ -64,7 +64,7 @@ def encode_line(record: dict[str, Any]) -> bytes:
     """The event record (as `Ingestor.prepare` returns it) → its COPY line, UTF-8, without the trailing
     stream id and newline. Raises EventRejected for text PostgreSQL cannot store (NUL, lone surrogates)."""
     props, attribution = record["props"], record["attribution"]
-    values = (*_head(record), _json(props) if props else "{}", _json(attribution) if attribution else "{}")
+    values = (*_head(record), json_text(props), json_text(attribution))
     values += _tail(record)
     line = "\t".join([_NULL if v is None else v for v in values])
     # One pass over the whole line instead of one per value: the only backslashes may be the NULL markers,
@@ -79,7 +79,10 @@ def encode_line(record: dict[str, Any]) -> bytes:
         return _careful(record, values)
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """A props / attribution value as the JSON text its column holds ("{}" when empty)."""
+    if not value:
+        return "{}"
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # integers beyond 64 bits; surrogates are reported by the careful path

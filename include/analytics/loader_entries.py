@@ -148,7 +148,7 @@ def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
     event_id = fields.get(b"id")
     if event_id:
         rec["id"] = event_id.decode()
-    rec["props"], rec["attribution"] = _json(rec.get("props")), _json(rec.get("attribution"))
+    rec["props"], rec["attribution"] = (copyrow.json_text(rec.get(k)) for k in ("props", "attribution"))
     try:  # the collector wrote every key; itemgetter is the fast way to take them
         row = (*_legacy_values(rec), stream_id)
     except KeyError:
@@ -157,15 +157,6 @@ def decode_entry(stream_id: str, fields: dict[bytes, bytes]) -> tuple:
         name, value = next((c, v) for c, v in zip(COLUMNS, row, strict=True) if type(v) not in _TEXT_TYPES)
         raise Unloadable("invalid", f"{name} must be a string, got {type(value).__name__}")
     return row
-
-
-def _json(value: Any) -> str:
-    if not value:
-        return "{}"
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)
 
 
 def key_claims(lines: Sequence[bytes]) -> dict[str, list[str]]:

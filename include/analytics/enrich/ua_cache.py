@@ -7,12 +7,12 @@ import logging
 import multiprocessing
 import multiprocessing.pool
 import os
-import re
 import signal
 from datetime import datetime
 
 import psycopg
 
+from analytics.copyrow import text_line
 from analytics.enrich.useragent import Engine, parse_one, parser_id
 from analytics.sql import load_sql
 
@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 
 # Below this many new strings (~15 µs each with ua-parser-rs) forking costs more than a second core saves.
 POOL_MIN_STRINGS = 4000
-_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 # The strings a parse is for; set before the workers fork, so they inherit it instead of receiving a copy.
 _pending: list[tuple[str, str]] = []
 # A parse the workers have not finished by then is abandoned (workers terminated) and done in-process instead.
@@ -37,28 +35,16 @@ def parse_workers(strings: int) -> int:
     return 1 if os.getloadavg()[0] >= 2 * cores else min(cores, strings // (POOL_MIN_STRINGS // 2))
 
 
-def _field(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_ESCAPE)
-
-
-def _raw(values: tuple[str | None, ...]) -> list[str]:
-    return ["\\N" if v is None else v for v in values]
-
-
-def _copy_lines(lo: int, hi: int, engine: Engine, tail: str) -> bytes:
+def _copy_lines(lo: int, hi: int, engine: Engine, tail: tuple[str, str]) -> bytes:
     """COPY text lines for _pending[lo:hi]: ua_md5, ua, the parsed columns, then parser and parsed_at (`tail`)."""
     out = []
     for md5, ua in _pending[lo:hi]:
         p = parse_one(ua, engine)
-        # The parsed columns are pieces of the string or fixed names: they need escaping only if the string does.
-        texts = (ua, *p[:7])
-        row = "\t".join(map(_field, texts)) if _NEEDS_ESCAPE.search(ua) else "\t".join(_raw(texts))
-        out.append(f"{md5}\t{row}\t{'t' if p.is_bot else 'f'}\t{tail}")
-    out.append("")
-    return "\n".join(out).encode()
+        out.append(text_line((md5, ua, *p[:7], "t" if p.is_bot else "f", *tail)))
+    return b"".join(out)
 
 
-def _copy_lines_args(args: tuple[int, int, Engine, str]) -> bytes:
+def _copy_lines_args(args: tuple[int, int, Engine, tuple[str, str]]) -> bytes:
     return _copy_lines(*args)
 
 
@@ -69,7 +55,7 @@ def parse_to_copy(
     inherit the loaded resolver and the strings; only the finished text comes back)."""
     global _pending
     _pending = pending
-    tail = f"{_field(parser)}\t{now.isoformat()}"
+    tail = (parser, now.isoformat())
     try:
         if workers <= 1:
             return [_copy_lines(0, len(pending), engine, tail)]
