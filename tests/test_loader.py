@@ -309,9 +309,8 @@ def test_follow_mode_loads_events_that_arrive_during_the_run(settings, redis_cli
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_new_entries_are_read_raw_on_either_protocol(settings, protocol):
     from analytics.loader_stream import _RawReader, as_dict
-    from tests.conftest import REDIS_URL
 
-    client = redis.Redis.from_url(REDIS_URL, protocol=protocol)
+    client = redis.Redis.from_url(settings.redis_url, protocol=protocol)
     stream = settings.stream_key
     rec = make_record(1, idempotency_key="raw-1")
     client.xadd(stream, stream_fields(rec))
