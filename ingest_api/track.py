@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import orjson
 from flask import Blueprint, current_app, request
 
 from analytics.config import Settings
@@ -16,9 +18,23 @@ from ingest_api.errors import ApiError, json_response
 bp = Blueprint("track", __name__, url_prefix="/v1")
 
 
+# 19+ digits in a row may be an integer beyond 64 bits, which orjson would turn into a float.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
 def parse_json(data: bytes) -> Any:
     """The body as JSON, or 400 malformed_json. That includes an unpaired surrogate escape ("\\ud800"): json
-    accepts it, but no UTF-8 text (the Redis command, the stream, Postgres) can carry it."""
+    accepts it, but no UTF-8 text (the Redis command, the stream, Postgres) can carry it.
+
+    orjson first (~6x faster); whatever it refuses or might alter (NaN, a BOM, a lone surrogate, a long integer)
+    goes through json as before, which keeps the same answers and error texts."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if _LONG_DIGITS.search(data) is None:
+            return value
     try:
         value = json.loads(data)
         if b"\\ud" in data or b"\\uD" in data:  # rare: only then look for an unpaired one
@@ -33,7 +49,7 @@ def parse_json(data: bytes) -> Any:
 
 
 def _json_body() -> Any:
-    if request.mimetype != "application/json":
+    if request.environ.get("CONTENT_TYPE") != "application/json" and request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
     return parse_json(request.get_data(cache=False))  # get_data raises 413 beyond MAX_CONTENT_LENGTH
 

@@ -249,6 +249,15 @@ def test_unpaired_surrogate_escape_is_malformed_json_not_a_5xx(client, settings,
     assert record["props"]["note"] == "\U0001f600"
 
 
+def test_integers_beyond_64_bits_keep_every_digit(client, settings, redis_client):
+    """The body is parsed with orjson, which would turn such integers into floats: they take the json path."""
+    body = json.dumps(ev(props={"viewDurationMs": 7, "big": 123456789012345678901234567890, "neg": -(2**63) - 1}))
+    resp = client.post("/v1/track", data=body, content_type="application/json; charset=utf-8")
+    assert resp.status_code == 202
+    (record,) = stream_records(redis_client, settings)
+    assert record["props"] == {"viewDurationMs": 7, "big": 123456789012345678901234567890, "neg": -(2**63) - 1}
+
+
 def test_malformed_wrong_type_and_oversized_bodies(client, settings, redis_client):
     bad = client.post("/v1/track", data=b'{"eventType": ', content_type="application/json")
     assert (bad.status_code, bad.get_json()["code"]) == (400, "malformed_json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.helpers.redis_server import RedisServer, free_port
@@ -38,7 +40,9 @@ def _post(base: str, event: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-def test_sigterm_finishes_in_flight_requests(settings):
+@contextlib.contextmanager
+def _gunicorn(settings, worker_class: str):
+    """gunicorn (gunicorn.conf.py, one worker of `worker_class`) on a private Redis; yields (base url, probe, proc)."""
     server = RedisServer().start()
     port = free_port()
     env = {
@@ -46,6 +50,7 @@ def test_sigterm_finishes_in_flight_requests(settings):
         "REDIS_URL": server.url,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
+        "GUNICORN_WORKER_CLASS": worker_class,
         "GUNICORN_THREADS": "4",
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "ANALYTICS_REDIS_TIMEOUT_SECONDS": "5",
@@ -69,7 +74,18 @@ def test_sigterm_finishes_in_flight_requests(settings):
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()[-2000:]
                 time.sleep(0.2)
         assert _post(base, {**EV, "sessionId": "warm"})[0] == 202
+        yield base, probe, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        probe.close()
+        server.cleanup()
 
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_sigterm_finishes_in_flight_requests(settings, worker_class):
+    with _gunicorn(settings, worker_class) as (base, probe, proc):
         # Hold Redis for 2 s so the next request is in flight when SIGTERM arrives.
         sleeper = threading.Thread(target=lambda: probe.execute_command("DEBUG", "SLEEP", "2"))
         sleeper.start()
@@ -86,9 +102,31 @@ def test_sigterm_finishes_in_flight_requests(settings):
         assert status == 202
         ids = [f[b"id"].decode() for _, f in probe.xrange(settings.stream_key)]
         assert body["id"] in ids
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        probe.close()
-        server.cleanup()
+
+
+def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings):
+    """Requests that arrive while the worker's Redis call is in flight share the next call; each still gets 202 with
+    its own id, and every id is in the stream."""
+    with _gunicorn(settings, "gevent") as (base, probe, _):
+        calls_before = probe.info("commandstats")["cmdstat_evalsha"]["calls"]
+        sleeper = threading.Thread(target=lambda: probe.execute_command("DEBUG", "SLEEP", "1"))
+        sleeper.start()
+        time.sleep(0.2)
+        answers: list[tuple[int, dict]] = []
+        posts = [
+            threading.Thread(target=lambda n=n: answers.append(_post(base, {**EV, "sessionId": f"grouped-{n}"})))
+            for n in range(12)
+        ]
+        for t in posts:
+            t.start()
+            time.sleep(0.02)
+        for t in posts:
+            t.join(timeout=15)
+        sleeper.join(timeout=15)
+
+        assert sorted(status for status, _ in answers) == [202] * 12
+        ids = {body["id"] for _, body in answers}
+        assert len(ids) == 12
+        assert ids <= {f[b"id"].decode() for _, f in probe.xrange(settings.stream_key)}
+        calls = probe.info("commandstats")["cmdstat_evalsha"]["calls"] - calls_before
+        assert calls <= 3, calls  # the first in flight, then the rest together (12 calls without grouping)

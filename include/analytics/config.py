@@ -121,7 +121,9 @@ class Settings:
     airflow_timeout_seconds: float = 10.0
     gunicorn_bind: str = "127.0.0.1:8000"
     gunicorn_workers: int = 2
-    gunicorn_threads: int = 4
+    gunicorn_worker_class: str = "gevent"  # gevent | gthread | sync
+    gunicorn_threads: int = 4  # gthread only
+    gunicorn_connections: int = 1000  # gevent only: concurrent connections per worker
     gunicorn_graceful_timeout: int = 30
     prometheus_multiproc_dir: str | None = None
 
@@ -183,7 +185,9 @@ class Settings:
             airflow_timeout_seconds=_float(env, "AIRFLOW_API_TIMEOUT_SECONDS", 10.0),
             gunicorn_bind=env.get("GUNICORN_BIND") or "127.0.0.1:8000",
             gunicorn_workers=_int(env, "GUNICORN_WORKERS", 2),
+            gunicorn_worker_class=env.get("GUNICORN_WORKER_CLASS") or "gevent",
             gunicorn_threads=_int(env, "GUNICORN_THREADS", 4),
+            gunicorn_connections=_int(env, "GUNICORN_CONNECTIONS", 1000),
             gunicorn_graceful_timeout=_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             redis_timeout_seconds=_float(env, "ANALYTICS_REDIS_TIMEOUT_SECONDS", 1.0),
