@@ -4,7 +4,8 @@
 
 Needs `wrk` (Debian: `apt-get install -y wrk`), the Postgres on DATABASE_URL's server (a scratch database
 is created, migrated, seeded and dropped) and the Redis on REDIS_URL (scratch keys, deleted after).
-Both apps run under gunicorn with gunicorn.conf.py and the same GUNICORN_WORKERS / GUNICORN_THREADS.
+Both apps run under gunicorn with gunicorn.conf.py and the same GUNICORN_WORKER_CLASS / GUNICORN_WORKERS /
+GUNICORN_THREADS.
 Measured side by side in one run:
   1. single events, saturated: requests/s of the collector ÷ requests/s of the baseline (target ≥ 0.7);
   2. single events at ~1,000 requests/s offered (connections with a think time): p50/p99 latency (target p99 ≤ 25 ms);
@@ -264,6 +265,10 @@ def main() -> None:
     }
     workers = env.setdefault("GUNICORN_WORKERS", str(base_settings.gunicorn_workers))
     threads = env.setdefault("GUNICORN_THREADS", str(base_settings.gunicorn_threads))
+    worker_class = env.setdefault("GUNICORN_WORKER_CLASS", base_settings.gunicorn_worker_class)
+    gunicorn_env = f"GUNICORN_WORKER_CLASS={worker_class} GUNICORN_WORKERS={workers}" + (
+        f" GUNICORN_THREADS={threads}" if worker_class == "gthread" else ""
+    )
     client = redis.Redis.from_url(redis_url)
     script = Path(workdir) / "events.lua"
     script.write_text(WRK_SCRIPT)
@@ -344,11 +349,11 @@ def main() -> None:
         f"""## {opts.section}
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine ({os.cpu_count()} cores, shared with other
-jobs: best of {opts.rounds} interleaved rounds per run), loopback, wrk ({opts.seconds} s per run, 2 wrk threads), gunicorn.conf.py with GUNICORN_WORKERS={workers},
-GUNICORN_THREADS={threads}; {"the shared Redis" if opts.shared_redis else "a private redis-server (AOF, fsync every second)"},
+jobs: best of {opts.rounds} interleaved rounds per run), loopback, wrk ({opts.seconds} s per run, 2 wrk threads), gunicorn.conf.py with {gunicorn_env};
+{"the shared Redis" if opts.shared_redis else "a private redis-server (AOF, fsync every second)"},
 Postgres local (shared with the other jobs); 1-minute load average
 {load_before:.1f} before, {load_after:.1f} after. Reproduce: `apt-get install -y wrk` then
-`GUNICORN_WORKERS={workers} GUNICORN_THREADS={threads} .venv/bin/python bench/collector_bench.py --rounds {opts.rounds} \\
+`{gunicorn_env} .venv/bin/python bench/collector_bench.py --rounds {opts.rounds} \\
 --section "{opts.section}" --write BENCHMARKS.md`.
 
 | run | requests/s | p50 ms | p99 ms | non-2xx | events appended | CPU µs/request | CPU s per worker |
