@@ -265,8 +265,11 @@ def normalise(
 def fingerprint(record: dict[str, Any]) -> str:
     """Same type, actor, session, entity and second of occurrence = the same event."""
     second = record["occurred_at"][:19]  # ISO 8601 truncated to whole seconds
-    key = "\x1f".join(str(record.get(k) or "") for k in ("event_type", "actor_id", "session_id", "entity_id"))
-    return hashlib.blake2b(f"{key}\x1f{second}".encode(), digest_size=16).hexdigest()
+    key = (
+        f"{record['event_type'] or ''}\x1f{record.get('actor_id') or ''}\x1f{record.get('session_id') or ''}"
+        f"\x1f{record.get('entity_id') or ''}\x1f{second}"
+    )
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 def new_event_id() -> str:

@@ -32,12 +32,22 @@ local n_rej, rej_maxlen = tonumber(ARGV[4]), tonumber(ARGV[5])
 local first_event = 5 + 8 * n_rej
 local n = (#KEYS - 8) / 2
 local misses = {"miss"}
+-- Each id is looked up once per call: a batch often names the same actor and entity many times.
+local known = {{}, {}, {}, {}, {}}
+local function is_known(kind, id)
+  local seen = known[kind][id]
+  if seen == nil then
+    seen = redis.call("SISMEMBER", KEYS[3 + kind], id) == 1
+    known[kind][id] = seen
+  end
+  return seen
+end
 for i = 1, n do
   local a = first_event + 6 * (i - 1)
   local actor, kind, entity = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6]
   local which = {}
-  if actor ~= "" and redis.call("SISMEMBER", KEYS[4], actor) == 0 then which[#which + 1] = "actor" end
-  if kind > 0 and redis.call("SISMEMBER", KEYS[3 + kind], entity) == 0 then which[#which + 1] = "entity" end
+  if actor ~= "" and not is_known(1, actor) then which[#which + 1] = "actor" end
+  if kind > 0 and not is_known(kind, entity) then which[#which + 1] = "entity" end
   if #which > 0 then
     misses[#misses + 1] = i
     misses[#misses + 1] = table.concat(which, ",")
