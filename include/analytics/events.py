@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import uuid_utils
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, with_config
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from analytics.registry import ENTITY_TYPES, EVENT_TYPES
 
@@ -30,16 +31,17 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
-class Attribution(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=2048)
+@with_config(ConfigDict(extra="forbid", str_max_length=2048))
+class Attribution(TypedDict, total=False):
+    """Validated into a plain dict of the keys given (a model instance, then a dump, cost ~1 µs more per event)."""
 
-    utmSource: str | None = Field(default=None, max_length=256)
-    utmMedium: str | None = Field(default=None, max_length=256)
-    utmCampaign: str | None = Field(default=None, max_length=256)
-    utmTerm: str | None = Field(default=None, max_length=256)
-    utmContent: str | None = Field(default=None, max_length=256)
-    referrer: str | None = Field(default=None, max_length=2048)
-    landingPage: str | None = Field(default=None, max_length=2048)
+    utmSource: Annotated[str | None, Field(max_length=256)]
+    utmMedium: Annotated[str | None, Field(max_length=256)]
+    utmCampaign: Annotated[str | None, Field(max_length=256)]
+    utmTerm: Annotated[str | None, Field(max_length=256)]
+    utmContent: Annotated[str | None, Field(max_length=256)]
+    referrer: Annotated[str | None, Field(max_length=2048)]
+    landingPage: Annotated[str | None, Field(max_length=2048)]
 
 
 class EventIn(BaseModel):
@@ -147,11 +149,14 @@ def _pydantic_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]
     return out
 
 
+_EVENT_VALIDATOR = EventIn.__pydantic_validator__  # EventIn.model_validate without its Python wrapper
+
+
 def parse_event(raw: Any) -> EventIn:
     if not isinstance(raw, dict):
         raise EventRejected("schema", [FieldError("body", "type", "an event must be a JSON object")])
     try:
-        return EventIn.model_validate(raw)
+        return _EVENT_VALIDATOR.validate_python(raw)
     except ValidationError as exc:
         raise EventRejected("schema", _pydantic_errors(exc)) from None
 
@@ -238,7 +243,9 @@ def normalise(
         )
 
     try:
-        props = spec.props.model_validate(event.props).model_dump(mode="json", exclude_none=False)
+        # The validator and serializer themselves: model_validate / model_dump add ~0.5 µs of Python around them.
+        model = spec.props.__pydantic_validator__.validate_python(event.props)
+        props = spec.props.__pydantic_serializer__.to_python(model, mode="json")
     except ValidationError as exc:
         raise EventRejected("props", _pydantic_errors(exc, "props.")) from None
     props = {k: v for k, v in props.items() if v is not None or k in event.props}
@@ -255,7 +262,7 @@ def normalise(
         "entity_id": event.entityId,
         "entity_type": event.entityType,
         "props": props,
-        "attribution": event.attribution.model_dump(exclude_none=True) if event.attribution else {},
+        "attribution": {k: v for k, v in event.attribution.items() if v is not None} if event.attribution else {},
         "idempotency_key": event.idempotencyKey,
         "user_agent": event.userAgent or user_agent,
         "ip_address": ip_address,
