@@ -129,3 +129,13 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def private_redis():
+    """A throwaway redis-server of the test's own (to stop, restart or hold with DEBUG SLEEP), removed after."""
+    from tests.helpers.redis_server import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.cleanup()

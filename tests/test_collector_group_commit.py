@@ -17,10 +17,8 @@ from tests.helpers.redis_server import RedisServer
 
 
 @pytest.fixture
-def server():
-    srv = RedisServer().start()
-    yield srv
-    srv.stop()
+def server(private_redis):
+    return private_redis
 
 
 @pytest.fixture

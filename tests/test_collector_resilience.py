@@ -12,7 +12,6 @@ import redis
 
 from analytics.copyrow import entry_record
 from analytics.stream import Keys
-from tests.helpers.redis_server import RedisServer
 
 EV = {
     "eventType": "asset_viewed",
@@ -24,13 +23,6 @@ EV = {
     # Explicit: a resend then has the same fingerprint whatever second the server receives it in.
     "occurredAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
 }
-
-
-@pytest.fixture
-def private_redis():
-    server = RedisServer().start()
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture
