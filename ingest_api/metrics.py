@@ -77,12 +77,12 @@ def install(app: Flask, metrics: Metrics) -> None:
     this app is a fixed path, so the label comes from the path (unknown paths: "unmatched")."""
     app.extensions["analytics.metrics"] = metrics
     inner = app.wsgi_app
-    routes: dict[str, str] = {}
+    routes: dict[str, str] | None = None
 
     def endpoint_of(path: str) -> str:
-        if not routes:  # blueprints are registered after install(): read the map on the first request
-            routes.update({r.rule: r.rule for r in app.url_map.iter_rules() if not r.arguments})
-            routes.setdefault("", "unmatched")
+        nonlocal routes
+        if routes is None:  # blueprints are registered after install(): read the map on the first request
+            routes = {r.rule: r.rule for r in app.url_map.iter_rules() if not r.arguments}
         found = routes.get(path)
         if found is not None:
             return found
