@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from analytics.partitions import drop_expired_partitions, ensure_partitions, list_partitions
+from analytics.partitions import drop_expired_partitions, ensure_partitions, expire_derived, list_partitions
 from tests.test_loader import add, load, make_record, stored
 
 
@@ -36,3 +36,35 @@ def test_an_event_without_a_partition_lands_in_default_then_moves_and_expires(se
     assert stored(db, [rec["id"]]) == []
     drop_expired_partitions(db, day + timedelta(days=31), 29)
     assert "events_20190602" not in list_partitions(db)
+
+
+def test_retention_also_removes_what_enrichment_derived_from_dropped_events(db):
+    """event_context rows received before the cutoff go; sessions go once no enrichment run touched them since."""
+    old, kept = datetime(2019, 5, 31, 23, 59, tzinfo=UTC), datetime(2019, 6, 2, 0, 0, tzinfo=UTC)
+    ids = {"old": "00000000-0000-7000-8000-00000000e001", "kept": "00000000-0000-7000-8000-00000000e002"}
+    for name, at in (("old", old), ("kept", kept)):
+        db.execute(
+            "INSERT INTO analytics.event_context (event_id, received_at, session_id) VALUES (%s, %s, %s)",
+            (ids[name], at, f"retention-{name}"),
+        )
+        db.execute(
+            "INSERT INTO analytics.sessions (session_id, started_at, last_event_at, event_count, updated_at)"
+            " VALUES (%s, %s, %s, 1, %s)",
+            (f"retention-{name}", at, at, at),
+        )
+    try:
+        assert expire_derived(db, date(2019, 7, 1), 0) == {}  # retention 0 = keep forever
+        # Retention 29 days on 2019-07-01: cutoff 2019-06-02 00:00 UTC, as for the partitions.
+        assert expire_derived(db, date(2019, 7, 1), 29) == {"event_context": 1, "sessions": 1}
+        contexts = db.execute(
+            "SELECT event_id::text FROM analytics.event_context WHERE event_id = ANY(%s::uuid[])", (list(ids.values()),)
+        ).fetchall()
+        assert contexts == [(ids["kept"],)]
+        sessions = db.execute(
+            "SELECT session_id FROM analytics.sessions WHERE session_id LIKE 'retention-%'"
+        ).fetchall()
+        assert sessions == [("retention-kept",)]
+    finally:
+        db.execute("DELETE FROM analytics.event_context WHERE event_id = ANY(%s::uuid[])", (list(ids.values()),))
+        db.execute("DELETE FROM analytics.sessions WHERE session_id LIKE 'retention-%'")
+        db.commit()

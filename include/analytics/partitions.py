@@ -1,4 +1,5 @@
-"""Daily partitions of analytics.events: created ahead, dropped after the retention period."""
+"""Daily partitions of analytics.events: created ahead, dropped after the retention period (with what
+enrichment derived from them)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ def drop_expired_partitions(conn: psycopg.Connection, today: date, retention_day
         return []
     cutoff = today - timedelta(days=retention_days)
     return [name for (name,) in conn.execute(load_sql("load/drop_partitions"), {"cutoff": cutoff})]
+
+
+def expire_derived(conn: psycopg.Connection, today: date, retention_days: int) -> dict[str, int]:
+    """What enrichment derived from the events that retention dropped: their context rows, and the sessions
+    none of whose events remain. Returns the rows deleted per table (nothing when retention is 0)."""
+    if retention_days <= 0:
+        return {}
+    params = {"cutoff": today - timedelta(days=retention_days)}
+    return {
+        "event_context": conn.execute(load_sql("load/delete_expired_context"), params).rowcount,
+        "sessions": conn.execute(load_sql("load/delete_expired_sessions"), params).rowcount,
+    }
 
 
 def list_partitions(conn: psycopg.Connection) -> list[str]:

@@ -11,7 +11,7 @@ from analytics.config import Settings, get_settings
 from analytics.connections import postgres_dsn, redis_url
 from analytics.db import connect
 from analytics.loader import LoaderConfig, run_load
-from analytics.partitions import drop_expired_partitions, ensure_partitions
+from analytics.partitions import drop_expired_partitions, ensure_partitions, expire_derived
 from analytics.stream import Keys
 
 LOADER_CONSUMER = "events_load"
@@ -56,11 +56,13 @@ def load_events(
 
 
 def maintain_partitions(today: date | None = None) -> dict[str, Any]:
-    """Create tomorrow's (and further) partitions ahead; drop the ones past retention."""
+    """Create tomorrow's (and further) partitions ahead; drop the ones past retention, and the enrichment rows
+    (event context, sessions) derived from their events."""
     s = get_settings()
     day = today or datetime.now(UTC).date()
     with connect(postgres_dsn()) as conn:
         created = ensure_partitions(conn, day, s.partition_days_ahead)
         dropped = drop_expired_partitions(conn, day, s.retention_days)
+        expired = expire_derived(conn, day, s.retention_days)
         conn.commit()
-    return {"created": created, "dropped": dropped}
+    return {"created": created, "dropped": dropped, "expired": expired}
