@@ -13,10 +13,12 @@ from typing import Any
 import hiredis
 import redis
 
-# One call per group of requests (see _GroupCommit). First the reference check: if any event names an actor or entity missing from the
-# known-id sets, nothing is written and the misses are returned ({"miss", index, "actor"|"entity"|"actor,entity", ...})
-# so the caller can confirm them against Postgres and call again. Otherwise: keep the request's rejections,
-# then dedupe and append its valid events.
+# One call per group of requests (see _GroupCommit). First the reference check: if any event names an actor or
+# entity missing from the known-id sets, nothing is written and the misses are returned
+# ({"miss", index, "actor"|"entity"|"actor,entity", ...}) so the caller can confirm them against Postgres and call
+# again. Otherwise: keep the requests' rejections, then dedupe and append their valid events, and return one string
+# per event: its stream entry id, or "=<reason>:<original id>" for a duplicate (one flat string each is cheaper
+# to send and to read than a nested reply).
 # KEYS: stream, stats hash (this minute), rejected stream, known users, assets, licenses, projects, payouts,
 #   then per event: fingerprint key, idempotency key ("" = none).
 # ARGV: fp ttl, idem ttl, stats ttl, rejected count R, rejected maxlen (0 = unbounded),
@@ -77,14 +79,14 @@ for i = 1, n do
   if idem_key ~= "" then
     prior = redis.call("GET", idem_key)
     if prior then
-      out[i] = {"duplicate", prior, "idempotency_key"}
+      out[i] = "=idempotency_key:" .. prior
       field = "duplicate|idempotency_key|" .. suffix
     end
   end
   if not prior then
     prior = redis.call("GET", fp_key)
     if prior then
-      out[i] = {"duplicate", prior, "fingerprint"}
+      out[i] = "=fingerprint:" .. prior
       field = "duplicate|fingerprint|" .. suffix
     end
   end
@@ -99,7 +101,7 @@ for i = 1, n do
     end
     redis.call("SET", fp_key, id, "EX", fp_ttl)
     if idem_key ~= "" then redis.call("SET", idem_key, id, "EX", idem_ttl) end
-    out[i] = {"accepted", id, sid}
+    out[i] = sid
     field = "accepted||" .. suffix
   end
   counts[field] = (counts[field] or 0) + 1
@@ -284,7 +286,8 @@ class StreamWriter:
             if not raw or _s(raw[0]) != "miss":
                 at = 0
                 for c in calls:
-                    c.result = [Outcome(_s(st), _s(id_), _s(detail)) for st, id_, detail in raw[at : at + len(c.items)]]
+                    answers = raw[at : at + len(c.items)]
+                    c.result = [_outcome(item, value) for item, value in zip(c.items, answers, strict=True)]
                     at += len(c.items)
                 return
             pairs = raw[1:]
@@ -450,6 +453,15 @@ class _Script:
         except (redis.TimeoutError, OSError):
             conn.disconnect()  # a late reply must not be read as the answer to the next call
             raise
+
+
+def _outcome(item: Item, value: bytes) -> Outcome:
+    """One event's answer from the script: its stream entry id, or "=<reason>:<original id>" for a duplicate."""
+    text = value.decode()
+    if text[0] == "=":
+        reason, _, original = text[1:].partition(":")
+        return Outcome("duplicate", original, reason)
+    return Outcome("accepted", item.id, text)
 
 
 def _s(value: bytes | str) -> str:
