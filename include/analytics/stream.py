@@ -335,10 +335,11 @@ class _GroupCommit:
     """Group commit: at most one script call of this process is in flight; calls that arrive meanwhile wait and
     go together in the next one, run by the first of them.
 
-    A lone call runs at once, as before. Under load (gunicorn threads, or gevent greenlets) a single event costs one
-    round trip shared with its neighbours instead of one of its own: fewer syscalls and context switches in the
-    worker, fewer commands for Redis. Every event still gets its own dedupe and XADD inside the one atomic script,
-    and no caller returns before the call carrying its events answered."""
+    A lone call runs at once, as before. Under load a single event shares one round trip with its neighbours: in a
+    gevent worker (the default) 3-4 single events per call, and Redis CPU per event fell from ~43 to 30-37 µs;
+    with gunicorn threads calls carried ~1.3 events and throughput did not change (BENCHMARKS.md, "Collector").
+    Every event still gets its own dedupe and XADD inside the one atomic script, and no caller returns before the
+    call carrying its events answered."""
 
     def __init__(self, execute):
         self._execute = execute
@@ -361,10 +362,12 @@ class _GroupCommit:
         elif self._cooperative:
             # Under gevent, first let the other runnable requests of this worker reach append() and join this call
             # (one switch round; nothing waits on a timer). OS threads are not asked to: that would cost a GIL handoff.
-            time.sleep(0)  # gevent's, once patched
-            with self._lock:
-                batch = [call, *self._take(call.bucket, len(call.items))]
-            self._lead(batch)
+            try:
+                time.sleep(0)  # gevent's, once patched
+            finally:  # even if this greenlet is killed here, the calls that queued behind it are run
+                with self._lock:
+                    batch = [call, *self._take(call.bucket, len(call.items))]
+                self._lead(batch)
         else:
             self._lead([call])
         if call.error is not None:
