@@ -68,3 +68,28 @@ def test_retention_also_removes_what_enrichment_derived_from_dropped_events(db):
         db.execute("DELETE FROM analytics.event_context WHERE event_id = ANY(%s::uuid[])", (list(ids.values()),))
         db.execute("DELETE FROM analytics.sessions WHERE session_id LIKE 'retention-%'")
         db.commit()
+
+
+def test_the_maintenance_task_expires_derived_rows_once_per_dropped_day(settings, db, monkeypatch):
+    """maintain_partitions (events_load, every minute) runs the derived deletes only when it dropped a day."""
+    from analytics.tasks import maintain_partitions
+
+    ensure_partitions(db, date(2019, 6, 1), 0)  # 2019-05-31 .. 2019-06-02
+    db.commit()
+    old = datetime(2019, 5, 31, 12, tzinfo=UTC)
+    db.execute(
+        "INSERT INTO analytics.event_context (event_id, received_at) VALUES ('00000000-0000-7000-8000-00000000e003', %s)",
+        (old,),
+    )
+    db.commit()
+    monkeypatch.setenv("ANALYTICS_RETENTION_DAYS", "29")
+    try:
+        first = maintain_partitions(today=date(2019, 7, 1))  # cutoff 2019-06-02
+        assert "events_20190531" in first["dropped"]
+        assert first["expired"]["event_context"] == 1
+        again = maintain_partitions(today=date(2019, 7, 1))
+        assert (again["dropped"], again["expired"]) == ([], {})
+    finally:
+        db.execute("DELETE FROM analytics.event_context WHERE event_id = '00000000-0000-7000-8000-00000000e003'")
+        drop_expired_partitions(db, date(2019, 7, 10), 1)  # the 2019 partitions this test made
+        db.commit()

@@ -63,6 +63,8 @@ def maintain_partitions(today: date | None = None) -> dict[str, Any]:
     with connect(postgres_dsn()) as conn:
         created = ensure_partitions(conn, day, s.partition_days_ahead)
         dropped = drop_expired_partitions(conn, day, s.retention_days)
-        expired = expire_derived(conn, day, s.retention_days)
+        # Once per dropped day, not every minute: the sessions delete scans the table (no index on updated_at,
+        # which every session upsert changes). Same transaction as the drop: both happen or neither.
+        expired = expire_derived(conn, day, s.retention_days) if dropped else {}
         conn.commit()
     return {"created": created, "dropped": dropped, "expired": expired}
