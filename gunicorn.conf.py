@@ -18,12 +18,13 @@ _settings = Settings.from_env()
 
 bind = _settings.gunicorn_bind
 workers = _settings.gunicorn_workers
-threads = _settings.gunicorn_threads
 # gevent (the default): each worker serves its connections on greenlets, so while one request waits for Redis the
 # worker goes on with the others, and their Redis calls are grouped into one (analytics.stream._GroupCommit).
 # Measured on a 2-core box: ~1.3x the single-event throughput of gthread (BENCHMARKS.md, "Collector").
 worker_class = _settings.gunicorn_worker_class
 worker_connections = _settings.gunicorn_connections
+# Threads only for gthread: gunicorn silently turns "sync" with threads > 1 into gthread.
+threads = _settings.gunicorn_threads if worker_class == "gthread" else 1
 graceful_timeout = _settings.gunicorn_graceful_timeout
 timeout = max(30, graceful_timeout + 5)
 keepalive = 5
