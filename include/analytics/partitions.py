@@ -21,11 +21,16 @@ def ensure_partitions(conn: psycopg.Connection, today: date, days_ahead: int) ->
     return int(row[0]) if row else 0
 
 
+def retention_cutoff(today: date, retention_days: int) -> date:
+    """The first day retention keeps: partitions before it are dropped, and what enrichment derived from them."""
+    return today - timedelta(days=retention_days)
+
+
 def drop_expired_partitions(conn: psycopg.Connection, today: date, retention_days: int) -> list[str]:
     """Drop the daily partitions wholly older than `retention_days` (0 = keep forever); returns their names."""
     if retention_days <= 0:
         return []
-    cutoff = today - timedelta(days=retention_days)
+    cutoff = retention_cutoff(today, retention_days)
     return [name for (name,) in conn.execute(load_sql("load/drop_partitions"), {"cutoff": cutoff})]
 
 
@@ -34,7 +39,7 @@ def expire_derived(conn: psycopg.Connection, today: date, retention_days: int) -
     none of whose events remain. Returns the rows deleted per table (nothing when retention is 0)."""
     if retention_days <= 0:
         return {}
-    params = {"cutoff": today - timedelta(days=retention_days)}
+    params = {"cutoff": retention_cutoff(today, retention_days)}
     return {
         "event_context": conn.execute(load_sql("load/delete_expired_context"), params).rowcount,
         "sessions": conn.execute(load_sql("load/delete_expired_sessions"), params).rowcount,
