@@ -1,6 +1,6 @@
 """Collector throughput and latency over loopback, against a bare Flask 204 endpoint under the same gunicorn.
 
-    .venv/bin/python bench/collector_bench.py [--seconds 10] [--connections 32] [--write BENCHMARKS.md]
+    .venv/bin/python bench/collector_bench.py [--seconds 10] [--connections 32] [--decompose] [--write BENCHMARKS.md]
 
 Needs `wrk` (Debian: `apt-get install -y wrk`), the Postgres on DATABASE_URL's server (a scratch database
 is created, migrated, seeded and dropped) and the Redis on REDIS_URL (scratch keys, deleted after).
@@ -181,6 +181,21 @@ def wrk(base: str, script: str, seconds: int, connections: int, threads: int, *a
     }
 
 
+def _decomposition(rounds: list[dict[str, dict]]) -> str:
+    """Each single-event run ÷ bare Flask of the same round (median over rounds)."""
+
+    def ratio(name: str) -> str:
+        values = sorted(r[name]["rps"] / r["baseline_single"]["rps"] for r in rounds)
+        return f"**{statistics.median(values):.2f}×** ({', '.join(f'{v:.2f}' for v in values)})"
+
+    return f"""- Decomposition, single events ÷ bare Flask 204 of the same round, median (rounds): plain WSGI 204 without
+  Flask {ratio("wsgi204_single")}; the collector with its Redis call answered from memory
+  ({"bench/collector_floor_apps.py"}) {ratio("noredis_single")}; the collector {ratio("collector_single")}.
+  Flask's own per-request work is the gap between the first and 1.00×; the collector's Python work, between
+  1.00× and the second; the Redis round trip, between the second and the third.
+"""
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -244,6 +259,11 @@ def main() -> None:
         "--shared-redis", action="store_true", help="use REDIS_URL instead of a private redis-server (AOF everysec)"
     )
     parser.add_argument("--only", default="", help="run only the runs whose name contains this (exploration)")
+    parser.add_argument(
+        "--decompose",
+        action="store_true",
+        help="also run single events against plain WSGI (no Flask) and the collector without Redis",
+    )
     opts = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install -y wrk")
@@ -290,6 +310,18 @@ def main() -> None:
             ("baseline_single", "bench.collector_baseline_app:app", opts.connections, ["0", "0"]),
             ("collector_single", "ingest_api.wsgi:app", opts.connections, ["0", "0"]),
             ("collector_paced", "ingest_api.wsgi:app", paced_conns, ["0", str(think_ms)]),
+        ]
+        if opts.decompose:
+            runs[2:2] = [
+                ("wsgi204_single", "bench.collector_floor_apps:wsgi_204", opts.connections, ["0", "0"]),
+                (
+                    "noredis_single",
+                    "bench.collector_floor_apps:collector_without_redis()",
+                    opts.connections,
+                    ["0", "0"],
+                ),
+            ]
+        runs += [
             ("baseline_batch50", "bench.collector_baseline_app:app", opts.connections // 2, ["50", "0"]),
             ("collector_batch50", "ingest_api.wsgi:app", opts.connections // 2, ["50", "0"]),
         ]
@@ -299,7 +331,7 @@ def main() -> None:
             for name, app, conns, args in runs:
                 proc, base = start_gunicorn(app, env)
                 try:
-                    if app.startswith("ingest_api"):
+                    if not name.startswith(("baseline", "wsgi204")):
                         # Warm: the script cached in Redis, the known-id sets filled, each worker's imports done.
                         wrk(base, str(script), 2, 4, 1, "1", "0", f"warm{rnd}{name}")
                     before = client.xlen(f"{prefix}:events")
@@ -328,7 +360,7 @@ def main() -> None:
             stop(redis_proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    if len(results) < 5:
+    if not {"baseline_single", "collector_single", "collector_paced", "collector_batch50"} <= results.keys():
         return
     load_after = os.getloadavg()[0]
     # Ratios pair runs of the same round (neighbours in time), so a quiet minute does not flatter one side.
@@ -382,7 +414,7 @@ Postgres local (shared with the other jobs); 1-minute load average
   **{micro["ingest_cpu_us"]:.0f} µs of CPU per event** in this process ({micro["ingest_us"]:.0f} µs elapsed, Redis
   included), of which the one Redis call (`StreamWriter.append`: reference check, dedupe, XADD, counters) is
   {micro["append_us"]:.0f} µs/event elapsed, round trip included.
-- Each collector request: schema + rules + props validation, reference check, dedupe and XADD in one Redis
+{_decomposition(rounds) if opts.decompose else ""}- Each collector request: schema + rules + props validation, reference check, dedupe and XADD in one Redis
   call; the baseline reads the body and answers 204. "CPU s per worker" shows how gunicorn spread the
   connections (`reuse_port` in gunicorn.conf.py).
 """
