@@ -385,7 +385,7 @@ jobs: best of {opts.rounds} interleaved rounds per run), loopback, wrk ({opts.se
 {"the shared Redis" if opts.shared_redis else "a private redis-server (AOF, fsync every second)"},
 Postgres local (shared with the other jobs); 1-minute load average
 {load_before:.1f} before, {load_after:.1f} after. Reproduce: `apt-get install -y wrk` then
-`{gunicorn_env} .venv/bin/python bench/collector_bench.py --rounds {opts.rounds} \\
+`{gunicorn_env} .venv/bin/python bench/collector_bench.py --rounds {opts.rounds}{" --decompose" if opts.decompose else ""} \\
 --section "{opts.section}" --write BENCHMARKS.md`.
 
 | run | requests/s | p50 ms | p99 ms | non-2xx | events appended | CPU µs/request | CPU s per worker |

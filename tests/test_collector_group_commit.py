@@ -5,9 +5,12 @@ A private redis-server is held busy with DEBUG SLEEP so that calls are provably 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -141,4 +144,93 @@ def test_a_failed_call_raises_in_every_caller_it_carried_and_the_next_call_works
 
     (after,) = impatient.append([_item(9)])  # a new connection: the timed-out one may still hold a late reply
     assert after.status == "accepted"
+    client.close()
+
+
+# Run under gevent in a process of its own (monkey-patching would change this one): a greenlet killed while its
+# append waits must leave neither a group nor the connection stuck.
+_KILLED = r"""
+from gevent import monkey
+
+monkey.patch_all()
+import sys
+
+import gevent
+import redis
+
+from analytics.stream import Item, Keys, StreamWriter
+
+url, prefix, scenario = sys.argv[1:]
+client = redis.Redis.from_url(url, socket_timeout=10)
+writer = StreamWriter(client, Keys(prefix, prefix + ":events"))
+writer._script._connection().send_command("SCRIPT", "LOAD", writer._script.source)  # before Redis is held
+writer._script._connection().read_response()
+print("ready", flush=True)
+sys.stdin.readline()  # the parent now holds Redis with DEBUG SLEEP
+
+
+def item(n):
+    return Item(id=f"id-{n}", fingerprint=f"fp-{n}", source="web", idempotency_key=None, record=f"line {n}")
+
+
+if scenario == "follower":
+    first = gevent.spawn(writer.append, [item(1)])
+    gevent.sleep(0.1)  # first is in flight, waiting for the reply
+    second = gevent.spawn(writer.append, [item(2), item(3)])
+    gevent.sleep(0.1)  # second waits behind it
+    second.kill()
+    with gevent.Timeout(10):
+        print("first", [(o.status, o.id) for o in first.get()], flush=True)
+else:
+    first = gevent.spawn(writer.append, [item(1)])
+    second = gevent.spawn(writer.append, [item(2), item(3)])  # joins first's script call
+    gevent.sleep(0.1)  # that call is in flight, waiting for the reply
+    first.kill()
+    try:
+        with gevent.Timeout(10):
+            print("second", second.get(), flush=True)
+    except redis.ConnectionError as exc:
+        print("second", type(exc).__name__, flush=True)
+with gevent.Timeout(10):  # and the worker's next append goes through
+    print("third", [(o.status, o.id) for o in writer.append([item(4)])], flush=True)
+"""
+
+
+@pytest.mark.parametrize("scenario", ["follower", "leader"])
+def test_a_killed_greenlet_leaves_no_group_or_connection_stuck(server, scenario):
+    """follower: killed while it waits behind a call in flight, it leaves the queue; before, the next group was
+    handed to the dead greenlet and every later append of the worker waited forever.
+    leader: killed while its call (carrying another caller's events) waits for the reply, the other caller gets a
+    ConnectionError (answered 503, retried, deduplicated) rather than the leader's GreenletExit, and the next
+    append does not read the dead call's late reply."""
+    root = Path(__file__).resolve().parents[1]
+    prefix = f"gck:{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED, server.url, prefix, scenario],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": f"{root}:{root / 'include'}", "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        sleeper = _hold(server, 1.0)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    sleeper.join(10)
+    assert proc.returncode == 0, err
+    client = redis.Redis.from_url(server.url)
+    ids = sorted(e[b"id"].decode() for _, e in client.xrange(f"{prefix}:events"))
+    assert "third [('accepted', 'id-4')]" in out, out
+    if scenario == "follower":
+        assert "first [('accepted', 'id-1')]" in out
+        assert ids == ["id-1", "id-4"]  # the killed caller's events were never written
+    else:
+        assert "second ConnectionError" in out, out
+        # The killed leader's call had reached Redis: it ran, unanswered; a client retry is answered "duplicate".
+        assert ids == ["id-1", "id-2", "id-3", "id-4"]
     client.close()

@@ -356,7 +356,11 @@ class _GroupCommit:
             else:
                 self._busy = True
         if call.done is not None:
-            call.done.wait()
+            try:
+                call.done.wait()
+            except BaseException:  # killed while waiting (a gevent worker's kill at shutdown)
+                self._abandon(call)
+                raise
             if call.batch is not None:
                 self._lead(call.batch)
         elif self._cooperative:
@@ -374,6 +378,17 @@ class _GroupCommit:
             raise call.error
         assert call.result is not None
         return call.result
+
+    def _abandon(self, call: _Call) -> None:
+        """A waiting caller is going away. Still queued: it leaves the queue (its events were never written, and no
+        one will hand it the lead). Already handed the lead: it runs that group, or the group's other callers and
+        every later call of this process would wait forever. Taken as a follower: its group's leader carries it."""
+        with self._lock:
+            queued = any(c is call for c in self._queue)
+            if queued:
+                self._queue = [c for c in self._queue if c is not call]
+        if not queued and call.batch is not None:
+            self._lead(call.batch)
 
     def _take(self, bucket: int | None = None, events: int = 0) -> list[_Call]:
         """Queued calls for the next script call (under the lock): one stats bucket, at most MAX_GROUP_EVENTS events
@@ -395,9 +410,14 @@ class _GroupCommit:
         try:
             self._execute(batch)
         except BaseException as exc:  # each waiting caller raises it, as a lone call would
+            # ...except what only concerns the leader's own greenlet (killed, interrupted): its followers answer
+            # "unavailable", as for a lost connection. The script may or may not have run; a retry is deduplicated.
+            shared = exc
+            if not isinstance(exc, Exception):
+                shared = redis.ConnectionError(f"the script call carrying this append was interrupted ({exc!r})")
             for c in batch:
                 if c.result is None:
-                    c.error = exc
+                    c.error = exc if c is batch[0] else shared
         finally:
             with self._lock:
                 leader = None
@@ -447,14 +467,21 @@ class _Script:
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         conn = self._connection()
         try:
-            return self._run(conn, keys, args)
+            return self._in_step(conn, keys, args)
         except redis.ConnectionError:
             # A socket left dead by a Redis restart: reconnect once. Should the lost reply hide a script that
             # did run, the retry answers "duplicate" with the same event id — the dedupe makes it safe.
-            conn.disconnect()
+            return self._in_step(conn, keys, args)
+
+    def _in_step(self, conn, keys: list[str], args: list[Any]) -> Any:
+        try:
             return self._run(conn, keys, args)
-        except (redis.TimeoutError, OSError):
-            conn.disconnect()  # a late reply must not be read as the answer to the next call
+        except redis.ResponseError:
+            raise  # a whole error reply was read: the connection is still in step
+        except BaseException:
+            # Timed out, lost, or interrupted (a gevent kill) between the send and the reply: a late reply must not
+            # be read as the answer to the next call.
+            conn.disconnect()
             raise
 
 
