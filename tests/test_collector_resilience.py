@@ -88,6 +88,34 @@ def test_slow_redis_503_and_a_retry_is_answered_consistently(app_on_private_redi
     probe.close()
 
 
+def test_a_failed_xadd_leaves_no_fingerprint_and_a_retry_is_accepted(app_on_private_redis, private_redis, settings):
+    """The script claims the fingerprint just before the XADD: when the XADD fails (here the stream key holds a
+    string, WRONGTYPE), the claim is dropped, so the client's retry is accepted rather than answered "duplicate" of
+    an event that was never written."""
+    c = app_on_private_redis.test_client()
+    probe = redis.Redis.from_url(private_redis.url)
+    keys = Keys(settings.key_prefix, settings.stream_key)
+    event = {**EV, "sessionId": "xadd-fails", "idempotencyKey": "xadd-1"}
+    probe.set(settings.stream_key, "not a stream")
+
+    failed = c.post("/v1/track", json=event)
+    assert failed.status_code == 503
+    assert failed.headers["Retry-After"]
+    assert probe.keys(keys.fingerprint("*")) == []
+    assert probe.keys(keys.idempotency("*", "*")) == []
+
+    probe.delete(settings.stream_key)
+    retry = c.post("/v1/track", json=event)
+    assert retry.status_code == 202
+    assert _ids(probe, settings.stream_key) == [retry.get_json()["id"]]
+    assert c.post("/v1/track", json=event).get_json() == {
+        "id": retry.get_json()["id"],
+        "status": "duplicate",
+        "reason": "idempotency_key",
+    }
+    probe.close()
+
+
 def test_postgres_down_known_refs_pass_unknown_get_503(settings, redis_client):
     from ingest_api import create_app
 

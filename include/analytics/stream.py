@@ -26,7 +26,8 @@ import redis
 #   rejected_at,
 #   then per event (6): id, COPY line (analytics.copyrow), stats suffix "source|event_type", actor id to check ("" = none),
 #   entity set index (0 = none, 1..5 = KEYS[3 + n]), entity id.
-# Checks and XADD run in one script so a fingerprint can never exist without its event.
+# Checks and XADD run in one script so a fingerprint can never exist without its event: the fingerprint is claimed
+# (SET NX GET: one command for the check and the claim) just before the XADD, and dropped again if the XADD fails.
 _ACCEPT_LUA = """
 local stream, stats, rejected = KEYS[1], KEYS[2], KEYS[3]
 local fp_ttl, idem_ttl, stats_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -84,22 +85,25 @@ for i = 1, n do
     end
   end
   if not prior then
-    prior = redis.call("GET", fp_key)
+    -- Claims the fingerprint and reads an earlier holder in one command.
+    prior = redis.call("SET", fp_key, id, "NX", "GET", "EX", fp_ttl)
     if prior then
       out[i] = "=fingerprint:" .. prior
       field = "duplicate|fingerprint|" .. suffix
     end
   end
   if not prior then
-    -- XADD first: if it fails, no fingerprint or key is left pointing at a missing event.
     -- Fields: the event id, its COPY line (analytics.copyrow), and "k" only when it has an idempotency key.
     local sid
     if idem_key ~= "" then
-      sid = redis.call("XADD", stream, "*", "id", id, "r", payload, "k", "1")
+      sid = redis.pcall("XADD", stream, "*", "id", id, "r", payload, "k", "1")
     else
-      sid = redis.call("XADD", stream, "*", "id", id, "r", payload)
+      sid = redis.pcall("XADD", stream, "*", "id", id, "r", payload)
     end
-    redis.call("SET", fp_key, id, "EX", fp_ttl)
+    if type(sid) == "table" then
+      redis.call("DEL", fp_key)  -- the event is not in the stream: no fingerprint may say it is
+      return sid
+    end
     if idem_key ~= "" then redis.call("SET", idem_key, id, "EX", idem_ttl) end
     out[i] = sid
     field = "accepted||" .. suffix
