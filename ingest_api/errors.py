@@ -125,8 +125,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError):
-        # Transient: nothing was written (the script is atomic), the client retries.
-        log.warning("redis unavailable: %s", type(exc).__name__)
+        # Transient: the client retries; whatever of the call did reach the stream answers the retry as a duplicate.
+        # Redis's own refusal (OOM, WRONGTYPE, a script error) is logged with its text: on-call needs it. Connection
+        # errors are logged by type only (their text repeats the address).
+        if isinstance(exc, redis.ResponseError):
+            log.warning("redis refused the write: %s", str(exc)[:300])
+        else:
+            log.warning("redis unavailable: %s", type(exc).__name__)
         return _unavailable("event store")
 
     @app.errorhandler(RefsUnavailable)

@@ -3,6 +3,7 @@ Postgres unreachable → references already known still pass, unknown ones get 5
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -88,7 +89,9 @@ def test_slow_redis_503_and_a_retry_is_answered_consistently(app_on_private_redi
     probe.close()
 
 
-def test_a_failed_xadd_leaves_no_fingerprint_and_a_retry_is_accepted(app_on_private_redis, private_redis, settings):
+def test_a_failed_xadd_leaves_no_fingerprint_and_a_retry_is_accepted(
+    app_on_private_redis, private_redis, settings, caplog
+):
     """The script claims the fingerprint just before the XADD: when the XADD fails (here the stream key holds a
     string, WRONGTYPE), the claim is dropped, so the client's retry is accepted rather than answered "duplicate" of
     an event that was never written."""
@@ -98,9 +101,11 @@ def test_a_failed_xadd_leaves_no_fingerprint_and_a_retry_is_accepted(app_on_priv
     event = {**EV, "sessionId": "xadd-fails", "idempotencyKey": "xadd-1"}
     probe.set(settings.stream_key, "not a stream")
 
-    failed = c.post("/v1/track", json=event)
+    with caplog.at_level(logging.WARNING, logger="ingest_api.errors"):
+        failed = c.post("/v1/track", json=event)
     assert failed.status_code == 503
     assert failed.headers["Retry-After"]
+    assert "redis refused the write: WRONGTYPE" in caplog.text  # Redis's own words, for on-call
     assert probe.keys(keys.fingerprint("*")) == []
     assert probe.keys(keys.idempotency("*", "*")) == []
 
