@@ -2,7 +2,8 @@
 
 Airflow does not protect plugin apps, so every route but the static assets checks the caller: the Airflow
 JWT the UI keeps in the `_token` cookie (or sends as a bearer token), validated by Airflow's own auth
-manager, or the pipeline's admin token (`ANALYTICS_ADMIN_TOKEN`) as a bearer token.
+manager, or the pipeline's admin token (`ANALYTICS_ADMIN_TOKEN`) as a bearer token. It reads the stores the
+DAGs read: the Airflow connections `analytics_postgres` / `analytics_redis`, else DATABASE_URL / REDIS_URL.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ ADMIN_PRINCIPAL = "admin-token"
 CSP = "default-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri 'none'"
 SHARED_SECONDS = 5.0
 _shared: dict[tuple[Settings, int], tuple[float, dict]] = {}
+STORES_SECONDS = 30.0
+_stores: dict[Settings, tuple[float, Settings]] = {}
 
 
 def _root_path() -> str:
@@ -66,7 +69,23 @@ async def authenticate(request: Request, settings: Settings) -> str:
 
 
 def current_settings(request: Request) -> Settings:
-    return request.app.state.settings or get_settings()
+    return _with_dag_stores(request.app.state.settings or get_settings())
+
+
+def _with_dag_stores(base: Settings) -> Settings:
+    """`base` with the stores the DAGs read: the Airflow connections `analytics_postgres` / `analytics_redis` when
+    they are defined (UI, CLI, secrets backend, AIRFLOW_CONN_*), else `base`'s own DATABASE_URL / REDIS_URL.
+    Looked up at most once per STORES_SECONDS: each lookup may query Airflow's metadata DB."""
+    hit = _stores.get(base)
+    if hit is not None and time.monotonic() - hit[0] < STORES_SECONDS:
+        return hit[1]
+    from analytics.connections import postgres_dsn, redis_url
+
+    resolved = base.with_overrides(database_url=postgres_dsn(base.database_url), redis_url=redis_url(base.redis_url))
+    if len(_stores) > 16:
+        _stores.clear()
+    _stores[base] = (time.monotonic(), resolved)
+    return resolved
 
 
 SettingsDep = Annotated[Settings, Depends(current_settings)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.helpers.dashboard_seed import cleanup, seed_dashboard
 
@@ -104,6 +107,40 @@ def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
     assert by_id[firing_id]["logUrl"] == f"/dags/events_monitor/runs/{by_id[firing_id]['run_id']}/tasks/check"
     assert by_id[resolved_id]["state"] == "resolved"
     assert by_id[resolved_id]["logUrl"] == seeded.resolved_alert_log_url
+
+
+def test_stores_are_the_airflow_connections_when_defined(plugin_module, settings, seeded, monkeypatch):
+    """The dashboard reads the stores the DAGs read: the Airflow connections analytics_postgres / analytics_redis
+    win over DATABASE_URL / REDIS_URL (here both point at a dead port, so only the connections can answer)."""
+    port = _dead_port()
+    env_dead = settings.with_overrides(
+        database_url=f"postgresql://postgres@127.0.0.1:{port}/analytics", redis_url=f"redis://127.0.0.1:{port}/0"
+    )
+    pg = conninfo_to_dict(settings.database_url)
+    pg_conn = {"conn_type": "postgres", "host": pg.get("host") or "127.0.0.1", "port": int(pg.get("port") or 5432)}
+    pg_conn |= {"login": pg.get("user") or "postgres", "schema": pg["dbname"]}
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", json.dumps(pg_conn))
+    r = urlsplit(settings.redis_url)
+    redis_conn = {
+        "conn_type": "redis",
+        "host": r.hostname,
+        "port": r.port,
+        "extra": {"db": int(r.path.strip("/") or 0)},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_REDIS", json.dumps(redis_conn))
+
+    body = _client(plugin_module, env_dead).get("/api/overview?hours=1", headers=ADMIN).json()
+    assert body["collector"]["ok"] and body["collector"]["lastHour"]["accepted"] == seeded.accepted_last_hour
+    assert body["stream"]["ok"] and body["stream"]["length"] == seeded.stream_length
+    assert body["loads"]["ok"] and body["loads"]["last"]["inserted"] == seeded.last_load_inserted
+    assert body["alerts"]["ok"] and body["alerts"]["firing"] >= 1
+
+    # Without the connections, the environment's (dead) stores, reported as such.
+    monkeypatch.delenv("AIRFLOW_CONN_ANALYTICS_POSTGRES")
+    monkeypatch.delenv("AIRFLOW_CONN_ANALYTICS_REDIS")
+    plugin_module._stores.clear()
+    body = _client(plugin_module, env_dead).get("/api/overview?hours=1", headers=ADMIN).json()
+    assert body["collector"]["error"] == "Redis unreachable" and body["loads"]["error"] == "PostgreSQL unreachable"
 
 
 def test_figures_are_judged_against_the_monitor_thresholds(plugin_module, settings, seeded):

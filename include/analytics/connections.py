@@ -25,10 +25,11 @@ def _airflow_connection(conn_id: str):
         return None
 
 
-def postgres_dsn() -> str:
+def postgres_dsn(default: str | None = None) -> str:
+    """The `analytics_postgres` connection as a libpq DSN; without it `default` (else DATABASE_URL)."""
     conn = _airflow_connection(POSTGRES_CONN_ID)
     if conn is None:
-        return get_settings().database_url
+        return default or get_settings().database_url
     return make_conninfo(
         host=conn.host or "127.0.0.1",
         port=conn.port or 5432,
@@ -38,10 +39,11 @@ def postgres_dsn() -> str:
     )
 
 
-def redis_url() -> str:
+def redis_url(default: str | None = None) -> str:
+    """The `analytics_redis` connection as a redis:// URL; without it `default` (else REDIS_URL)."""
     conn = _airflow_connection(REDIS_CONN_ID)
     if conn is None:
-        return get_settings().redis_url
+        return default or get_settings().redis_url
     auth = f":{quote(conn.password)}@" if conn.password else ""
     db = (conn.extra_dejson or {}).get("db", conn.schema or 0)
     return f"redis://{auth}{conn.host or '127.0.0.1'}:{conn.port or 6379}/{db}"
