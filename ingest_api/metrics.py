@@ -107,6 +107,7 @@ def install(app: Flask, metrics: Metrics) -> None:
             metrics.child(metrics.requests, endpoint, method if method in _METHODS else "other", status).inc()
             metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - t0)
 
+    wsgi_app.wrapped = inner  # type: ignore[attr-defined]
     app.wsgi_app = wsgi_app
 
 

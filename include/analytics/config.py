@@ -115,6 +115,7 @@ class Settings:
 
     # Collector: referential integrity cache, rejected-item stream bound, gunicorn.
     check_references: bool = True
+    collector_fast_path: bool = True  # ingest_api.fast: the plain track/batch requests below Flask's machinery
     refs_ttl_seconds: int = 86_400
     refs_timeout_seconds: float = 2.0
     rejected_stream_maxlen: int = 1_000_000
@@ -180,6 +181,7 @@ class Settings:
             monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 100),
             monitor_enrich_grace_minutes=_int(env, "ANALYTICS_MONITOR_ENRICH_GRACE_MINUTES", 120),
             check_references=_bool(env, "ANALYTICS_CHECK_REFERENCES", True),
+            collector_fast_path=_bool(env, "ANALYTICS_COLLECTOR_FAST_PATH", True),
             refs_ttl_seconds=_int(env, "ANALYTICS_REFS_TTL_SECONDS", 86_400),
             rejected_stream_maxlen=_int(env, "ANALYTICS_REJECTED_STREAM_MAXLEN", 1_000_000),
             airflow_timeout_seconds=_float(env, "AIRFLOW_API_TIMEOUT_SECONDS", 10.0),
