@@ -189,10 +189,9 @@ def _decomposition(rounds: list[dict[str, dict]]) -> str:
         return f"**{statistics.median(values):.2f}×** ({', '.join(f'{v:.2f}' for v in values)})"
 
     return f"""- Decomposition, single events ÷ bare Flask 204 of the same round, median (rounds): plain WSGI 204 without
-  Flask {ratio("wsgi204_single")}; the collector with its Redis call answered from memory
-  ({"bench/collector_floor_apps.py"}) {ratio("noredis_single")}; the collector {ratio("collector_single")}.
-  Flask's own per-request work is the gap between the first and 1.00×; the collector's Python work, between
-  1.00× and the second; the Redis round trip, between the second and the third.
+  Flask {ratio("wsgi204_single")}; the collector with its Redis call answered from memory {ratio("noredis_single")};
+  the collector {ratio("collector_single")}; the collector with its fast path off, every request through Flask's
+  views (`ANALYTICS_COLLECTOR_FAST_PATH=0`) {ratio("flaskpath_single")}. Apps: bench/collector_floor_apps.py.
 """
 
 
@@ -315,6 +314,12 @@ def main() -> None:
             runs[2:2] = [
                 ("wsgi204_single", "bench.collector_floor_apps:wsgi_204", opts.connections, ["0", "0"]),
                 (
+                    "flaskpath_single",
+                    "bench.collector_floor_apps:collector_through_flask()",
+                    opts.connections,
+                    ["0", "0"],
+                ),
+                (
                     "noredis_single",
                     "bench.collector_floor_apps:collector_without_redis()",
                     opts.connections,
@@ -416,7 +421,8 @@ Postgres local (shared with the other jobs); 1-minute load average
   included), of which the one Redis call (`StreamWriter.append`: reference check, dedupe, XADD, counters) is
   {micro["append_us"]:.0f} µs/event elapsed, round trip included.
 {_decomposition(rounds) if opts.decompose else ""}- Each collector request: schema + rules + props validation, reference check, dedupe and XADD in one Redis
-  call; the baseline reads the body and answers 204. "CPU s per worker" shows how gunicorn spread the
+  call, answered by the fast path (ingest_api/fast.py: plain requests below Flask's request machinery, inside the
+  metrics wrapper); the baseline reads the body and answers 204. "CPU s per worker" shows how gunicorn spread the
   connections (`reuse_port` in gunicorn.conf.py).
 """
     )

@@ -1,7 +1,7 @@
 """The benchmark's decomposition runs (`collector_bench.py --decompose`): where a single event's time goes.
 
 - `wsgi_204`: a plain WSGI callable that reads the body and answers 204, no Flask: what gunicorn alone costs.
-- `collector_without_flask`: the collector's single-event work as a plain WSGI callable, no Flask.
+- `collector_through_flask`: the collector with its fast path off (ingest_api.fast): every request through Flask.
 - `collector_without_redis`: the real collector, except that its one Redis call answers "accepted" from memory:
   what the collector's own Python work costs (parsing, validation, record, response, metrics).
 Neither is served anywhere else.
@@ -32,28 +32,10 @@ def collector_without_redis():
     return app
 
 
-def collector_without_flask():
-    """The collector's single-event work (body, JSON parse, validation, the Redis call, the JSON answer) as a plain
-    WSGI callable: no Flask request or response objects, no routing, no metrics, no write-key or content-type check.
-    An upper bound for serving POST /v1/track outside Flask. gunicorn calls it:
-    `bench.collector_floor_apps:collector_without_flask()`."""
-    import orjson
-
-    from analytics.events import now_utc
+def collector_through_flask():
+    """The collector with ANALYTICS_COLLECTOR_FAST_PATH=0: every request through Flask's views.
+    gunicorn calls it: `bench.collector_floor_apps:collector_through_flask()`."""
+    from analytics.config import get_settings
     from ingest_api import create_app
-    from ingest_api.track import parse_json
 
-    ingestor = create_app().extensions["analytics.ingestor"]
-    headers = [("Content-Type", "application/json")]
-
-    def app(environ, start_response):
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        (result,) = ingestor.ingest(
-            [parse_json(body)], now_utc(), environ.get("HTTP_USER_AGENT"), environ.get("REMOTE_ADDR")
-        )
-        data = orjson.dumps(result.as_dict())
-        status = {"accepted": "202 Accepted", "duplicate": "200 OK"}.get(result.status, "422 Unprocessable Entity")
-        start_response(status, [*headers, ("Content-Length", str(len(data)))])
-        return [data]
-
-    return app
+    return create_app(get_settings().with_overrides(collector_fast_path=False))
