@@ -14,24 +14,15 @@ import pytest
 from analytics.copyrow import entry_record
 from analytics.stream import Keys
 from ingest_api.fast import FastPath
+from tests.test_collector import ev as collector_event
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 AT = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
 
 
 def ev(**over):
-    base = {
-        "eventType": "asset_viewed",
-        "source": "web",
-        "actorId": "usr_001",
-        "entityId": "ast_001",
-        "entityType": "asset",
-        "sessionId": "fp-1",
-        "occurredAt": AT,
-        "props": {"viewDurationMs": 1500},
-    }
-    base.update(over)
-    return {k: v for k, v in base.items() if v is not None}
+    """tests.test_collector's event, at a fixed time (so a resend is a duplicate whichever second it arrives in)."""
+    return collector_event(**{"occurredAt": AT, "sessionId": "fp-1", **over})
 
 
 def _json(value) -> tuple[str, bytes, str]:
