@@ -157,3 +157,15 @@ def test_same_answers_when_redis_is_down(settings):
     assert fast == flask
     assert [status for _, status, _, _ in fast] == ["503 SERVICE UNAVAILABLE"] * 2
     assert all(headers["Retry-After"] == "1" for _, _, headers, _ in fast)
+
+
+def test_same_client_ip_behind_trusted_proxies(settings, redis_client):
+    (fast_app, fast_settings), (flask_app, flask_settings) = _pair(settings.with_overrides(trusted_proxies=2))
+    for forwarded in ("203.0.113.7, 10.0.0.2, 10.0.0.1", "10.0.0.1", ""):
+        requests = [("/v1/track", *_json(ev(sessionId=f"ip-{forwarded}")))]
+        headers = {"X-Forwarded-For": forwarded, "User-Agent": "UA/2"}
+        assert _answers(fast_app, requests, headers)[0][1] == _answers(flask_app, requests, headers)[0][1]
+    fast_records, flask_records = _stored(redis_client, fast_settings)[0], _stored(redis_client, flask_settings)[0]
+    assert fast_records == flask_records
+    assert [r["ip_address"] for r in fast_records] == ["10.0.0.2", "127.0.0.1", "127.0.0.1"]
+    assert {r["user_agent"] for r in fast_records} == {"UA/2"}
