@@ -11,9 +11,9 @@ from flask import current_app, request
 from ingest_api.errors import ApiError
 
 
-def _given_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+def token_from(authorization: str) -> str | None:
+    """The token of an Authorization header: a Bearer token, or the user of Basic auth."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value:
         return value.strip()
     if scheme.lower() == "basic" and value:
@@ -24,7 +24,16 @@ def _given_token() -> str | None:
     return None
 
 
-def _matches(given: str, allowed: tuple[str, ...]) -> bool:
+def _given_token() -> str | None:
+    return token_from(request.headers.get("Authorization", ""))
+
+
+def given_write_key(x_write_key: str | None, authorization: str) -> str | None:
+    """X-Write-Key, else the Authorization header's token."""
+    return x_write_key or token_from(authorization)
+
+
+def matches(given: str, allowed: tuple[str, ...]) -> bool:
     ok = False
     for candidate in allowed:  # no early exit: time does not tell which key came close
         ok |= hmac.compare_digest(given.encode(), candidate.encode())
@@ -36,10 +45,10 @@ def require_write_key() -> None:
     allowed = current_app.extensions["analytics.settings"].write_keys
     if not allowed:
         return
-    given = request.headers.get("X-Write-Key") or _given_token()
+    given = given_write_key(request.headers.get("X-Write-Key"), request.headers.get("Authorization", ""))
     if not given:
         raise ApiError(401, "unauthorized", "missing write key (X-Write-Key, Bearer or Basic auth)")
-    if not _matches(given, allowed):
+    if not matches(given, allowed):
         raise ApiError(401, "unauthorized", "unknown write key")
 
 
@@ -50,5 +59,5 @@ def require_admin() -> None:
     given = request.headers.get("X-Admin-Token") or _given_token()
     if not given:
         raise ApiError(401, "unauthorized", "missing admin token (Authorization: Bearer …)")
-    if not _matches(given, (token,)):
+    if not matches(given, (token,)):
         raise ApiError(401, "unauthorized", "wrong admin token")

@@ -45,6 +45,13 @@ class ApiError(Exception):
         self.refused = refused or code in REFUSAL_CODES
 
 
+def envelope_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
 def envelope(
     status: int,
     code: str,
@@ -52,10 +59,7 @@ def envelope(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ):
-    body: dict[str, Any] = {"code": code, "message": message}
-    if errors:
-        body["errors"] = errors
-    response = jsonify(body)
+    response = jsonify(envelope_body(code, message, errors))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -104,8 +108,25 @@ def count_refusal(code: str) -> None:
         log.warning("could not count refused request: %s", type(exc).__name__)
 
 
-def _unavailable(what: str):
-    return envelope(503, "unavailable", f"{what} temporarily unavailable; retry later", headers={"Retry-After": "1"})
+def unavailable(exc: redis.RedisError | RefsUnavailable) -> ApiError:
+    """A store failure as the 503 it is answered with, logged. Transient: the client retries; whatever of the call
+    did reach the stream answers the retry as a duplicate. Redis's own refusal (OOM, WRONGTYPE, a script error) is
+    logged with its text: on-call needs it. Connection errors by type only (their text repeats the address)."""
+    if isinstance(exc, RefsUnavailable):
+        log.warning("reference check unavailable: %s", exc)
+        what = "reference check"
+    else:
+        if isinstance(exc, redis.ResponseError):
+            log.warning("redis refused the write: %s", str(exc)[:300])
+        else:
+            log.warning("redis unavailable: %s", type(exc).__name__)
+        what = "event store"
+    return ApiError(503, "unavailable", f"{what} temporarily unavailable; retry later", headers={"Retry-After": "1"})
+
+
+def unexpected() -> ApiError:
+    log.exception("unhandled error")
+    return ApiError(500, "internal_error", "internal error")
 
 
 def register(app: Flask) -> None:
@@ -124,22 +145,10 @@ def register(app: Flask) -> None:
         return envelope(status, code, exc.description or exc.name)
 
     @app.errorhandler(redis.RedisError)
-    def _redis_down(exc: redis.RedisError):
-        # Transient: the client retries; whatever of the call did reach the stream answers the retry as a duplicate.
-        # Redis's own refusal (OOM, WRONGTYPE, a script error) is logged with its text: on-call needs it. Connection
-        # errors are logged by type only (their text repeats the address).
-        if isinstance(exc, redis.ResponseError):
-            log.warning("redis refused the write: %s", str(exc)[:300])
-        else:
-            log.warning("redis unavailable: %s", type(exc).__name__)
-        return _unavailable("event store")
-
     @app.errorhandler(RefsUnavailable)
-    def _refs_down(exc: RefsUnavailable):
-        log.warning("reference check unavailable: %s", exc)
-        return _unavailable("reference check")
+    def _store_down(exc: redis.RedisError | RefsUnavailable):
+        return _api_error(unavailable(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error")
-        return envelope(500, "internal_error", "internal error")
+        return _api_error(unexpected())

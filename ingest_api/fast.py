@@ -1,23 +1,21 @@
 """The hot path: plain POST /v1/track and /v1/track/batch requests answered below Flask's request machinery.
 
 Under load, Flask's request context, request and response objects cost a single event ~170 µs of worker CPU out
-of ~500 (BENCHMARKS.md, "Collector: where a single event's time goes"). This WSGI layer, installed by the app
-factory around Flask's own `wsgi_app`, serves the plain case with the same validation (`Ingestor.ingest`) and
-gives the answers the Flask views give: same statuses, bodies and headers (tests/test_collector_fast_path.py
-sends the same requests both ways and compares).
+of ~500 (BENCHMARKS.md, "Collector: where a single event's time goes, and the fast path"). This WSGI layer,
+installed by the app factory around Flask's own `wsgi_app`, serves the plain case with the same validation
+(`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
+(tests/test_collector_fast_path.py sends the same requests both ways and compares).
 
 Only the plain case: POST on the two paths, `Content-Type: application/json` exactly, a Content-Length within
-MAX_CONTENT_LENGTH, the write key (when keys are configured) in X-Write-Key or a Bearer token, a body that parses
-as JSON (and for a batch: {"events": [...]} with 1..max items). Anything else goes to Flask untouched, before
-anything was written or counted, so Flask answers it exactly as before (415, 413, 400, 401, other routes).
+MAX_CONTENT_LENGTH, a valid write key when keys are configured, a body that parses as JSON (and for a batch:
+{"events": [...]} with 1..max items). Anything else goes to Flask untouched, before anything was written or
+counted, so Flask answers it exactly as before (415, 413, 400, 401, other routes).
 ANALYTICS_COLLECTOR_FAST_PATH=0 sends everything through Flask.
 """
 
 from __future__ import annotations
 
-import hmac
 import io
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,12 +25,11 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from analytics.events import now_utc
-from analytics.ingest import Ingestor, Result
+from analytics.ingest import Ingestor
 from analytics.refs import RefsUnavailable
-from ingest_api.errors import ApiError
-from ingest_api.track import parse_json
-
-log = logging.getLogger("ingest_api.errors")  # the same logger as the Flask error handlers
+from ingest_api.auth import given_write_key, matches
+from ingest_api.errors import ApiError, envelope_body, unavailable, unexpected
+from ingest_api.track import parse_json, peer_address, rejected
 
 _TRACK, _BATCH = "/v1/track", "/v1/track/batch"
 _JSON = ("Content-Type", "application/json")
@@ -47,7 +44,7 @@ class FastPath:
         self.ingestor: Ingestor = app.extensions["analytics.ingestor"]
         self.max_body = settings.max_body_bytes
         self.max_batch = settings.max_batch_events
-        self.write_keys = tuple(k.encode() for k in settings.write_keys)
+        self.write_keys = settings.write_keys
         self.trusted_proxies = settings.trusted_proxies
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
@@ -81,48 +78,25 @@ class FastPath:
         return self._ingest(environ, start_response, path, items)
 
     def _ingest(self, environ, start_response, path: str, items: list[Any]) -> Iterable[bytes]:
+        ip = peer_address(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self.trusted_proxies)
         try:
-            results = self.ingestor.ingest(items, now_utc(), environ.get("HTTP_USER_AGENT"), self._client_ip(environ))
-        except redis.RedisError as exc:
-            if isinstance(exc, redis.ResponseError):
-                log.warning("redis refused the write: %s", str(exc)[:300])
-            else:
-                log.warning("redis unavailable: %s", type(exc).__name__)
-            return self._unavailable(start_response, "event store")
-        except RefsUnavailable as exc:
-            log.warning("reference check unavailable: %s", exc)
-            return self._unavailable(start_response, "reference check")
+            results = self.ingestor.ingest(items, now_utc(), environ.get("HTTP_USER_AGENT"), ip)
+        except (redis.RedisError, RefsUnavailable) as exc:
+            return self._error(start_response, unavailable(exc))
         except Exception:
-            log.exception("unhandled error")
-            return self._envelope(start_response, 500, {"code": "internal_error", "message": "internal error"})
+            return self._error(start_response, unexpected())
         self.app.extensions["analytics.metrics"].count_results(results)
         if path == _BATCH:
             return self._json(start_response, 200, {"results": [r.as_dict() for r in results]})
         (result,) = results
         if result.status == "rejected":
-            return self._rejected(start_response, result)
+            return self._error(start_response, rejected(result))
         return self._json(start_response, 202 if result.status == "accepted" else 200, result.as_dict())
 
     def _key_ok(self, environ: dict[str, Any]) -> bool:
-        """A key Flask would accept, given the plain way (X-Write-Key or Bearer); anything else is Flask's to judge."""
-        given = environ.get("HTTP_X_WRITE_KEY")
-        if not given:
-            scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-            given = value.strip() if scheme.lower() == "bearer" else ""
-        if not given:
-            return False
-        ok = False
-        for candidate in self.write_keys:  # no early exit, as ingest_api.auth
-            ok |= hmac.compare_digest(given.encode(), candidate)
-        return ok
-
-    def _client_ip(self, environ: dict[str, Any]) -> str | None:
-        """As ingest_api.track.client_ip, from the environ."""
-        if self.trusted_proxies > 0:
-            forwarded = [p.strip() for p in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-            if len(forwarded) >= self.trusted_proxies:
-                return forwarded[-self.trusted_proxies]
-        return environ.get("REMOTE_ADDR")
+        """A key Flask would accept (ingest_api.auth.require_write_key); a refusal is Flask's to answer."""
+        given = given_write_key(environ.get("HTTP_X_WRITE_KEY"), environ.get("HTTP_AUTHORIZATION", ""))
+        return bool(given) and matches(given, self.write_keys)
 
     def _json(self, start_response, status: int, body: Any) -> Iterable[bytes]:
         """As ingest_api.errors.json_response: orjson, or Flask's provider for text orjson refuses."""
@@ -133,21 +107,11 @@ class FastPath:
         start_response(_STATUS[status], [_JSON, ("Content-Length", str(len(data)))])
         return [data]
 
-    def _rejected(self, start_response, result: Result) -> Iterable[bytes]:
-        """As the track view's ApiError through ingest_api.errors.envelope."""
-        body: dict[str, Any] = {"code": result.reason or "invalid", "message": result.message or "invalid event"}
-        if result.errors:
-            body["errors"] = result.errors
-        return self._envelope(start_response, 400 if result.reason == "schema" else 422, body)
-
-    def _unavailable(self, start_response, what: str) -> Iterable[bytes]:
-        body = {"code": "unavailable", "message": f"{what} temporarily unavailable; retry later"}
-        return self._envelope(start_response, 503, body, [("Retry-After", "1")])
-
-    def _envelope(self, start_response, status: int, body: dict[str, Any], extra=()) -> Iterable[bytes]:
-        """Flask's jsonify bytes (its provider, a trailing newline), as ingest_api.errors.envelope sends them."""
-        data = self.app.json.response(body).get_data()
-        start_response(_STATUS[status], [_JSON, ("Content-Length", str(len(data))), *extra])
+    def _error(self, start_response, error: ApiError) -> Iterable[bytes]:
+        """The envelope as ingest_api.errors.envelope sends it: Flask's JSON provider (jsonify's bytes)."""
+        data = self.app.json.response(envelope_body(error.code, error.message, error.errors)).get_data()
+        headers = [_JSON, ("Content-Length", str(len(data))), *(error.headers or {}).items()]
+        start_response(_STATUS[error.status], headers)
         return [data]
 
 

@@ -55,14 +55,24 @@ def _json_body() -> Any:
     return parse_json(request.get_data(cache=False))  # get_data raises 413 beyond MAX_CONTENT_LENGTH
 
 
-def client_ip(settings: Settings | None = None) -> str | None:
+def peer_address(forwarded_for: str, remote_addr: str | None, hops: int) -> str | None:
     """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left)."""
-    hops = (settings or current_app.extensions["analytics.settings"]).trusted_proxies
     if hops > 0:
-        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
+        forwarded = [p.strip() for p in forwarded_for.split(",") if p.strip()]
         if len(forwarded) >= hops:
             return forwarded[-hops]
-    return request.remote_addr
+    return remote_addr
+
+
+def client_ip(settings: Settings | None = None) -> str | None:
+    hops = (settings or current_app.extensions["analytics.settings"]).trusted_proxies
+    return peer_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr, hops)
+
+
+def rejected(result: Result) -> ApiError:
+    """A rejected single event as its answer: 400 for the schema, 422 for the other layers."""
+    status = 400 if result.reason == "schema" else 422
+    return ApiError(status, result.reason or "invalid", result.message or "invalid event", result.errors)
 
 
 def _ingest(items: list[Any]) -> list[Result]:
@@ -78,8 +88,7 @@ def track():
     require_write_key()
     (result,) = _ingest([_json_body()])
     if result.status == "rejected":
-        status = 400 if result.reason == "schema" else 422
-        raise ApiError(status, result.reason or "invalid", result.message or "invalid event", result.errors)
+        raise rejected(result)
     return json_response(result.as_dict(), 202 if result.status == "accepted" else 200)
 
 
