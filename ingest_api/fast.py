@@ -6,9 +6,9 @@ installed by the app factory around Flask's own `wsgi_app`, serves the plain cas
 (`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
 (tests/test_collector_fast_path.py sends the same requests both ways and compares).
 
-Only the plain case: POST on the two paths, `Content-Type: application/json` exactly, a Content-Length within
-MAX_CONTENT_LENGTH, a valid write key when keys are configured, a body that parses as JSON (and for a batch:
-{"events": [...]} with 1..max items). Anything else goes to Flask untouched, before anything was written or
+Only the plain case: POST on the two paths, a JSON content type (`application/json`, parameters aside), a
+Content-Length within MAX_CONTENT_LENGTH, a valid write key when keys are configured, a body that parses as JSON
+(and for a batch: {"events": [...]} with 1..max items). Anything else goes to Flask untouched, before anything was written or
 counted, so Flask answers it exactly as before (415, 413, 400, 401, other routes).
 ANALYTICS_COLLECTOR_FAST_PATH=0 sends everything through Flask.
 """
@@ -36,6 +36,13 @@ _JSON = ("Content-Type", "application/json")
 _STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 202, 400, 422, 500, 503)}  # as werkzeug
 
 
+def _is_json(content_type: str | None) -> bool:
+    """The mimetype Flask's request.mimetype would give is application/json (parameters such as charset aside)."""
+    return content_type == "application/json" or (
+        content_type is not None and content_type.partition(";")[0].strip().lower() == "application/json"
+    )
+
+
 class FastPath:
     def __init__(self, app: Flask, flask_wsgi: Callable):
         settings = app.extensions["analytics.settings"]
@@ -52,7 +59,7 @@ class FastPath:
         if (
             (path != _TRACK and path != _BATCH)
             or environ.get("REQUEST_METHOD") != "POST"
-            or environ.get("CONTENT_TYPE") != "application/json"
+            or not _is_json(environ.get("CONTENT_TYPE"))
             or (self.write_keys and not self._key_ok(environ))
         ):
             return self.flask_wsgi(environ, start_response)

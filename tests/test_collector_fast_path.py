@@ -54,6 +54,8 @@ REQUESTS = [
     ("/v1/track", "application/json", b"", "POST"),
     ("/v1/track", "text/plain", json.dumps(ev(sessionId="fp-6")).encode(), "POST"),
     ("/v1/track", "application/json; charset=utf-8", json.dumps(ev(sessionId="fp-7")).encode(), "POST"),
+    ("/v1/track", "Application/JSON", json.dumps(ev(sessionId="fp-9")).encode(), "POST"),
+    ("/v1/track", "application/jsonx", json.dumps(ev(sessionId="fp-10")).encode(), "POST"),
     ("/v1/track", "application/json", b'{"a": "' + b"x" * 1_000_100 + b'"}', "POST"),  # over MAX_CONTENT_LENGTH
     ("/v1/track", "application/json", b"", "GET"),
     ("/v1/track/", *_json(ev(sessionId="fp-8"))),
@@ -123,9 +125,9 @@ def test_same_answers_and_same_writes_with_and_without_the_fast_path(both, redis
     for a, b in zip(fast, flask, strict=True):
         assert a == b
     statuses = [status for _, status, _, _ in fast]
-    assert statuses.count("202 ACCEPTED") == 4 and "503 SERVICE UNAVAILABLE" not in statuses  # the corpus is live
+    assert statuses.count("202 ACCEPTED") == 5 and "503 SERVICE UNAVAILABLE" not in statuses  # the corpus is live
     assert _stored(redis_client, fast_settings) == _stored(redis_client, flask_settings)
-    assert len(_stored(redis_client, fast_settings)[0]) == 5  # 4 single events and one of the batch
+    assert len(_stored(redis_client, fast_settings)[0]) == 6  # 5 single events and one of the batch
 
 
 def test_same_answers_with_write_keys(settings):
