@@ -28,7 +28,7 @@ import redis
 from analytics import loader_stream
 from analytics.db import connect
 from analytics.loader_entries import COLUMNS, Batch, Entry, stream_id, to_lines
-from analytics.loader_rejections import copy_collector_rejections, loader_rejection
+from analytics.loader_rejections import ROW_ERRORS, copy_collector_rejections, insert_rejections, loader_rejection
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 COPY_STAGE = f"COPY events_stage ({', '.join(COLUMNS)}) FROM STDIN"
 COPY_EVENTS = f"COPY analytics.events ({', '.join(COLUMNS)}) FROM STDIN"
 
-# Errors a row's content can cause; anything else (connection lost, missing table) fails the run.
-ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
+REJECTIONS_BUDGET_S = 5.0
 
 Hook = Callable[[list[bytes]], None]
 
@@ -163,8 +162,7 @@ def load_batch(
             inserted = 0
         for line, error in bad:
             rejects.append(loader_rejection(stream_id(line).decode(), batch.fields(line), "invalid", error))
-        if rejects:
-            conn.cursor().executemany(load_sql("load/insert_rejected_event"), rejects)
+        insert_rejections(conn, rejects)
     ids = batch.ids
     if after_commit is not None:
         after_commit(ids)
@@ -215,10 +213,6 @@ def run_load(
     with connect(dsn) as conn:
         conn.execute(load_sql("load/create_stage"))
         conn.commit()
-        stats.collector_rejections = copy_collector_rejections(
-            conn, client, stream=cfg.rejected_stream, group=cfg.group, consumer=cfg.consumer,
-            batch_size=cfg.batch_size, reclaim_idle_ms=cfg.reclaim_idle_ms, deadline=deadline,
-        )  # fmt: skip
         # XACK runs in the background while the next batch loads; at most one is in flight, and all are done
         # before trimming. A crash before one completes leaves its batch pending: replayed, it inserts nothing.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xack") as acker, _cyclic_gc_paused():
@@ -238,6 +232,13 @@ def run_load(
                     acked.result()  # the next read of this consumer's pending entries must not see them again
             if acked is not None:
                 acked.result()
+        # The collector's rejections come after the events, with a few seconds of their own (a following run
+        # spends its whole budget on the events): nothing on this side stream may hold the events back.
+        stats.collector_rejections = copy_collector_rejections(
+            conn, client, stream=cfg.rejected_stream, group=cfg.group, consumer=cfg.consumer,
+            batch_size=cfg.batch_size, reclaim_idle_ms=cfg.reclaim_idle_ms,
+            deadline=time.monotonic() + min(REJECTIONS_BUDGET_S, cfg.time_budget_s),
+        )  # fmt: skip
         stats.trimmed = sum(loader_stream.trim_acknowledged(client, s) for s in (cfg.stream, cfg.rejected_stream))
         stats.watermark = loader_stream.watermark(
             client, (cfg.stream, cfg.rejected_stream), cfg.group, cfg.watermark_margin_ms
