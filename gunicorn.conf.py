@@ -19,7 +19,7 @@ _settings = Settings.from_env()
 bind = _settings.gunicorn_bind
 workers = _settings.gunicorn_workers
 # gevent (the default): each worker serves its connections on greenlets, so while one request waits for Redis the
-# worker goes on with the others, and their Redis calls are grouped into one (analytics.stream._GroupCommit).
+# worker goes on with the others, and their Redis calls are grouped into one (analytics.collect.group_commit.GroupCommit).
 # Measured on a 2-core box: ~1.3x the single-event throughput of gthread (BENCHMARKS.md, "Collector").
 worker_class = _settings.gunicorn_worker_class
 worker_connections = _settings.gunicorn_connections

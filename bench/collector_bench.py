@@ -201,8 +201,8 @@ def _met(ok: bool) -> str:
 
 def in_process(settings: Settings, batches: int = 200) -> dict[str, float]:
     """Where a batch's time goes without HTTP: validation + one Redis call, and the Redis call alone (µs/event)."""
-    from analytics.events import now_utc
-    from analytics.ingest import _item
+    from analytics.collect.events import now_utc
+    from analytics.collect.ingest import _item
     from ingest_api import create_app
 
     app = create_app(settings)

@@ -9,7 +9,7 @@ Neither is served anywhere else.
 
 from __future__ import annotations
 
-from analytics.stream import Outcome
+from analytics.collect.stream import Outcome
 
 
 def wsgi_204(environ, start_response):

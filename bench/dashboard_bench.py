@@ -1,4 +1,4 @@
-"""Dashboard payload cost: analytics.dashboard.overview() against the /v1/admin/stats reads, on a generated day.
+"""Dashboard payload cost: analytics.monitor.dashboard.overview() against the /v1/admin/stats reads, on a generated day.
 
     .venv/bin/python bench/dashboard_bench.py [--rows 300000] [--repeat 15]
 
@@ -21,13 +21,13 @@ from datetime import UTC, datetime, timedelta
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from analytics import stats
+from analytics.collect import stats
+from analytics.collect.keys import STATS_BUCKET_SECONDS, Keys, stat_field, stats_bucket
 from analytics.config import Settings
-from analytics.dashboard import overview
 from analytics.db import connect, drop_database, ensure_database
 from analytics.migrate import migrate
+from analytics.monitor.dashboard import overview
 from analytics.sql import load_sql
-from analytics.stream import STATS_BUCKET_SECONDS, Keys, stat_field, stats_bucket
 
 GENERATE = """
 INSERT INTO analytics.events (id, event_type, source, occurred_at, received_at, fingerprint)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from analytics.db import connect, drop_database, ensure_database
-from analytics.dedup import deduplicate, rule_name
+from analytics.dedup.job import deduplicate, rule_name
 from analytics.migrate import migrate
 
 GENERATE = """

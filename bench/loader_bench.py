@@ -30,13 +30,13 @@ import psycopg
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from analytics import loader as loader_module
+from analytics.collect.copyrow import decode_line, encode_line, entry_record, stream_fields
+from analytics.collect.events import fingerprint, new_event_id, normalise, parse_event
 from analytics.config import get_settings
-from analytics.copyrow import decode_line, encode_line, entry_record, stream_fields
 from analytics.db import connect, drop_database, ensure_database
-from analytics.events import fingerprint, new_event_id, normalise, parse_event
-from analytics.loader import COLUMNS, COPY_STAGE, LoaderConfig, run_load, write_rows
-from analytics.loader_entries import decode_entry, to_lines
+from analytics.load import job as loader_module
+from analytics.load.entries import decode_entry, to_lines
+from analytics.load.job import COLUMNS, COPY_STAGE, LoaderConfig, run_load, write_rows
 from analytics.migrate import migrate
 
 TYPES = [

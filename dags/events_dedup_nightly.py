@@ -53,14 +53,14 @@ from analytics.dag_defaults import default_args
 def events_dedup_nightly():
     @task.sensor(task_id="wait_for_loader", poke_interval=60, timeout=2 * 3600, mode="reschedule")
     def wait_for_loader() -> bool:
-        from analytics.watermark import loader_caught_up
+        from analytics.load.watermark import loader_caught_up
 
         ctx = get_current_context()
         return not ctx["params"]["wait_for_loader"] or loader_caught_up(ctx["data_interval_end"])
 
     @task
     def deduplicate() -> dict:
-        from analytics.dedup import run_nightly
+        from analytics.dedup.job import run_nightly
 
         ctx = get_current_context()
         return run_nightly(ctx["data_interval_end"], ctx["params"]["hours"], run_id=ctx["run_id"])

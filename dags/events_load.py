@@ -65,14 +65,14 @@ from analytics.dag_defaults import default_args
 def events_load():
     @task
     def partitions() -> dict:
-        from analytics.tasks import maintain_partitions
+        from analytics.load.tasks import maintain_partitions
 
         return maintain_partitions()
 
     # all_done: load even when partition upkeep failed; the timeout catches a run hung on a dead socket.
     @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=10))
     def load() -> dict:
-        from analytics.tasks import load_events
+        from analytics.load.tasks import load_events
 
         ctx = get_current_context()
         params = ctx["params"]

@@ -41,7 +41,7 @@ from analytics.dag_defaults import default_args
 def events_monitor():
     @task(execution_timeout=timedelta(minutes=4))
     def check() -> dict:
-        from analytics.monitor import run_monitor
+        from analytics.monitor.job import run_monitor
 
         return run_monitor(run_id=get_current_context()["run_id"])
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import redis
 from flask import Flask
 
+from analytics.collect.ingest import Ingestor
+from analytics.collect.keys import Keys
+from analytics.collect.stream import StreamWriter
 from analytics.config import Settings, get_settings
-from analytics.ingest import Ingestor
-from analytics.stream import Keys, StreamWriter
 
 
 def create_app(settings: Settings | None = None) -> Flask:

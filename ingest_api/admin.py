@@ -10,8 +10,8 @@ import redis
 from flask import Blueprint, current_app
 
 from analytics.airflow_api import AirflowApiError, trigger_dag_run
+from analytics.collect.stats import collector_summary, collector_timeseries, last_load, stream_health
 from analytics.config import Settings
-from analytics.stats import collector_summary, collector_timeseries, last_load, stream_health
 from ingest_api.auth import require_admin
 from ingest_api.errors import ApiError
 

@@ -10,8 +10,8 @@ import redis
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from analytics.refs import RefsUnavailable
-from analytics.stream import STATS_TTL_SECONDS, stat_field, stats_bucket
+from analytics.collect.keys import STATS_TTL_SECONDS, stat_field, stats_bucket
+from analytics.collect.refs import RefsUnavailable
 
 log = logging.getLogger(__name__)
 

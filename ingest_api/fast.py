@@ -4,7 +4,7 @@ Under load, Flask's request context, request and response objects cost a single 
 of ~500 (BENCHMARKS.md, "Collector: where a single event's time goes, and the fast path"). This WSGI layer,
 installed by the app factory around Flask's own `wsgi_app`, serves the plain case with the same validation
 (`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
-(tests/test_collector_fast_path.py sends the same requests both ways and compares).
+(tests/collect/test_collector_fast_path.py sends the same requests both ways and compares).
 
 Only the plain case: POST on the two paths, a JSON content type (`application/json`, parameters aside), a
 Content-Length within MAX_CONTENT_LENGTH, a valid write key when keys are configured, a body that parses as JSON
@@ -24,9 +24,9 @@ import redis
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from analytics.events import now_utc
-from analytics.ingest import Ingestor
-from analytics.refs import RefsUnavailable
+from analytics.collect.events import now_utc
+from analytics.collect.ingest import Ingestor
+from analytics.collect.refs import RefsUnavailable
 from ingest_api.auth import given_write_key, matches
 from ingest_api.errors import ApiError, envelope_body, unavailable, unexpected
 from ingest_api.track import parse_json, peer_address, rejected

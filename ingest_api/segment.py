@@ -16,9 +16,9 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from analytics.events import now_utc
-from analytics.ingest import Ingestor, Result
-from analytics.segment_map import SegmentMapper, Unmapped, parse_pairs
+from analytics.collect.events import now_utc
+from analytics.collect.ingest import Ingestor, Result
+from analytics.collect.segment_map import SegmentMapper, Unmapped, parse_pairs
 from ingest_api.errors import ApiError
 from ingest_api.track import client_ip, parse_json
 

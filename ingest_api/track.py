@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from flask import Blueprint, current_app, request
 
+from analytics.collect.events import now_utc
+from analytics.collect.ingest import Ingestor, Result
 from analytics.config import Settings
-from analytics.events import now_utc
-from analytics.ingest import Ingestor, Result
 from ingest_api.auth import require_write_key
 from ingest_api.errors import ApiError, json_response
 

@@ -126,14 +126,14 @@ def api_overview(
     who: UserDep,
     hours: Annotated[int, Query(ge=1, le=24, description="Hours of per-minute collector counts")] = 3,
 ) -> JSONResponse:
-    """Every section of the page in one payload (see analytics.dashboard.overview)."""
+    """Every section of the page in one payload (see analytics.monitor.dashboard.overview)."""
     body = _shared_overview(cfg, hours) | {"viewer": who}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def _shared_overview(cfg: Settings, hours: int) -> dict:
     """One read of the stores per SHARED_SECONDS for all viewers: N open tabs cost what one does."""
-    from analytics.dashboard import overview
+    from analytics.monitor.dashboard import overview
 
     key = (cfg, hours)
     hit = _shared.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from analytics.alerts.notifier import FailureNotifier
+from analytics.monitor.alerts.notifier import FailureNotifier
 
 
 def default_args(retries: int = 2, retry_delay: timedelta = timedelta(seconds=30)) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from analytics.events import EventRejected, Rules, normalise, now_utc, parse_event
+from analytics.collect.events import EventRejected, Rules, normalise, now_utc, parse_event
 
 if TYPE_CHECKING:
     from analytics_client.client import Client

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from analytics.dashboard import NIGHTLY_DEDUP_JOB
-from analytics.stream import STATS_BUCKET_SECONDS, Keys, stat_field, stats_bucket
+from analytics.collect.keys import STATS_BUCKET_SECONDS, Keys, stat_field, stats_bucket
+from analytics.monitor.dashboard import NIGHTLY_DEDUP_JOB
 
 # (minutes ago, outcome, reason, source, event_type, count)
 COUNTERS = [
@@ -104,7 +104,7 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
                 now - timedelta(minutes=1),
                 now,
                 Jsonb(
-                    {  # the shape analytics.dedup.DedupResult.as_dict() records
+                    {  # the shape analytics.dedup.job.DedupResult.as_dict() records
                         "scanned": out.nightly_scanned,
                         "candidates": 1_500,
                         "marked": out.nightly_marked,

@@ -1,1 +1,2 @@
-"""Hourly enrichment of loaded events: user agent, session context and entity snapshots."""
+"""enrich: hourly enrichment of loaded events per data interval (user agent, session context, entity snapshots).
+May import: load, collect, the core."""

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import psycopg
 
-from analytics.copyrow import text_line
+from analytics.collect.copyrow import text_line
 from analytics.enrich.useragent import Engine, parse_one, parser_id
 from analytics.sql import load_sql
 

@@ -1,0 +1,226 @@
+"""Segment / RudderStack messages → our event input (the shape `POST /v1/track` takes).
+
+A `track` call maps by its event name: "Asset Viewed", "asset_viewed" and "asset-viewed" all mean
+`asset_viewed`; `ALIASES` adds Segment's spec names ("Signed In", "Products Searched", …) and callers
+add their own (`SegmentMapper(extra={"Video Played": "asset_viewed"})`, or the env var
+`ANALYTICS_SEGMENT_EVENT_MAP="Video Played=asset_viewed,Checkout Started=cta_clicked"`).
+`page` maps to `page_viewed`, `identify` to `user_profile_updated` (trait names only, never values).
+Anything else raises `Unmapped`; the endpoint quarantines it with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from analytics.collect.registry import EVENT_TYPES
+
+SOURCE = "segment"
+
+# Segment's semantic-event names (segment.com/docs/connections/spec) that mean one of our types.
+ALIASES: dict[str, str] = {
+    "signed_in": "user_login",
+    "logged_in": "user_login",
+    "login": "user_login",
+    "profile_updated": "user_profile_updated",
+    "products_searched": "search_performed",
+    "search": "search_performed",
+    "searched": "search_performed",
+    "cta_click": "cta_clicked",
+    "button_clicked": "cta_clicked",
+    "page_view": "page_viewed",
+    "pageview": "page_viewed",
+    "page_viewed": "page_viewed",
+}
+
+_CAMPAIGN = {
+    "source": "utmSource",
+    "medium": "utmMedium",
+    "name": "utmCampaign",
+    "term": "utmTerm",
+    "content": "utmContent",
+}
+
+
+class Unmapped(Exception):
+    """The message has no event type of ours: quarantined, never guessed."""
+
+    def __init__(self, reason: str, message: str, event_type: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.event_type = event_type
+
+
+def key_of(name: str) -> str:
+    """ "Asset Viewed", "asset-viewed", "assetViewed " → "asset_viewed"."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """["Video Played=asset_viewed", …] → {"Video Played": "asset_viewed"}; unknown targets are refused."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, target = pair.partition("=")
+        if not sep or not name.strip() or target.strip() not in EVENT_TYPES:
+            raise ValueError(
+                f"segment event map entry {pair!r} must be 'Segment Name=event_type' with one of "
+                f"{', '.join(sorted(EVENT_TYPES))}"
+            )
+        out[name.strip()] = target.strip()
+    return out
+
+
+@dataclass
+class SegmentMapper:
+    """Maps one Segment message to one event input; `extra` names override the built-in ones."""
+
+    extra: Mapping[str, str] = field(default_factory=dict)
+    source: str = SOURCE
+
+    def __post_init__(self) -> None:
+        self._names = {**ALIASES, **{key_of(k): v for k, v in self.extra.items()}}
+        unknown = sorted({v for v in self._names.values() if v not in EVENT_TYPES})
+        if unknown:
+            raise ValueError(f"segment event map targets unknown event types: {', '.join(unknown)}")
+
+    def event_type_for(self, name: str) -> str | None:
+        key = key_of(name)
+        return self._names.get(key) or (key if key in EVENT_TYPES else None)
+
+    def map(self, msg: Any, sent_at: Any = None) -> dict[str, Any]:
+        """One Segment message → an event input for `Ingestor.ingest`; raises `Unmapped`."""
+        if not isinstance(msg, dict):
+            raise Unmapped("schema", "a message must be a JSON object")
+        kind = msg.get("type")
+        props = dict(msg.get("properties") or {}) if isinstance(msg.get("properties"), dict) else {}
+        context = msg.get("context") if isinstance(msg.get("context"), dict) else {}
+        if kind == "track":
+            name = msg.get("event")
+            if not isinstance(name, str) or not name.strip():
+                raise Unmapped("schema", "a track call needs an event name")
+            event_type = self.event_type_for(name)
+            if event_type is None:
+                raise Unmapped(
+                    "unmapped_event",
+                    f"no event type for Segment event {name!r}; map it with ANALYTICS_SEGMENT_EVENT_MAP",
+                    name,
+                )
+        elif kind in ("page", "screen"):
+            event_type = "page_viewed"
+            props = _page_props(msg, props, context)
+        elif kind == "identify":
+            event_type = "user_profile_updated"
+            # RudderStack's SDK sends traits in context.traits, Segment's at the top level.
+            traits = msg.get("traits") if isinstance(msg.get("traits"), dict) else context.get("traits")
+            traits = traits if isinstance(traits, dict) else {}
+            # Trait values are personal data the analytics store has no use for; which fields changed is enough.
+            props = {"fields": sorted(str(k) for k in traits)[:50]}
+        else:
+            raise Unmapped("unsupported_call", f"Segment {kind!r} calls are not collected", kind)
+
+        event: dict[str, Any] = {"eventType": event_type, "source": self.source}
+        user_id, anonymous_id = _id(msg.get("userId")), _id(msg.get("anonymousId"))
+        if user_id:
+            event["actorId"], event["actorType"] = user_id, "user"
+        elif anonymous_id:
+            event["actorId"], event["actorType"] = anonymous_id, "anonymous"
+        entity_id, entity_type = _entity(event_type, props, user_id if kind == "identify" else None)
+        if entity_id is not None:
+            event["entityId"], event["entityType"] = entity_id, entity_type
+        session = props.pop("sessionId", None) or context.get("sessionId")
+        if session is not None:
+            event["sessionId"] = str(session)
+        event["props"] = props
+        if (ts := _timestamp(msg.get("timestamp") or msg.get("originalTimestamp"))) is not None:
+            event["occurredAt"] = ts
+            if (sent := _timestamp(msg.get("sentAt") or sent_at)) is not None:
+                event["sentAt"] = sent
+        if message_id := _id(msg.get("messageId")):
+            event["idempotencyKey"] = message_id if len(message_id) <= 128 else _digest(message_id)
+        if isinstance(context.get("userAgent"), str):
+            event["userAgent"] = context["userAgent"][:1024]
+        if attribution := _attribution(context):
+            event["attribution"] = attribution
+        return event
+
+
+def _id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _digest(value: str) -> str:
+    return hashlib.blake2b(value.encode(), digest_size=32).hexdigest()
+
+
+def _timestamp(value: Any) -> Any:
+    """ISO 8601 with an offset; a naive time is UTC, as Segment's API reads it. Unparseable passes through to fail."""
+    if not isinstance(value, str) or not value:
+        return value or None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.isoformat()
+
+
+def _entity(event_type: str, props: dict[str, Any], fallback_user: str | None) -> tuple[str | None, str | None]:
+    """properties.entityId/entityType, else the first `<entity>Id` / `<entity>_id` the event type takes."""
+    spec = EVENT_TYPES[event_type]
+    entity_id, entity_type = props.pop("entityId", None), props.pop("entityType", None)
+    if entity_id is not None:
+        if entity_type is None and len(spec.entity_types) == 1:
+            entity_type = spec.entity_types[0]
+        return str(entity_id), entity_type
+    for candidate in spec.entity_types:
+        for key in (f"{candidate}Id", f"{candidate}_id"):
+            if props.get(key) not in (None, ""):
+                return str(props[key]), candidate
+    if fallback_user is not None and "user" in spec.entity_types:
+        return fallback_user, "user"
+    return None, None
+
+
+def _page_props(msg: dict[str, Any], props: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    url = props.get("url") or page.get("url")
+    path = props.get("path") or page.get("path") or _path_of(url)
+    out = {k: v for k, v in props.items() if k not in ("path", "url", "title")}
+    if path:
+        out["path"] = path
+    if url:
+        out["url"] = url
+    title = props.get("title") or page.get("title") or msg.get("name")
+    if title:
+        out["title"] = title
+    if msg.get("category"):
+        out.setdefault("category", msg["category"])
+    return out
+
+
+def _path_of(url: Any) -> str | None:
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url).path or None
+    except ValueError:  # e.g. an unclosed IPv6 bracket; the url itself then fails validation
+        return None
+
+
+def _attribution(context: dict[str, Any]) -> dict[str, str]:
+    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
+    out = {ours: str(campaign[theirs])[:256] for theirs, ours in _CAMPAIGN.items() if campaign.get(theirs)}
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    if page.get("referrer"):
+        out["referrer"] = str(page["referrer"])[:2048]
+    return out

@@ -1,0 +1,174 @@
+"""Collector counters and stream health: the one source for /v1/admin/stats, the monitor DAG and the dashboard.
+
+The collector counts into one Redis hash per minute (`Keys.stats(bucket)`), field
+"outcome|reason|source|event_type" (see `analytics.collect.keys.stat_field`); accepted and duplicate
+are counted inside the append script, rejections in the same call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from analytics.collect.keys import STAT_SEP, STATS_BUCKET_SECONDS, Keys, stats_bucket
+from analytics.sql import load_sql
+
+OUTCOMES = ("accepted", "duplicate", "rejected")
+
+
+@dataclass(frozen=True)
+class CountRow:
+    outcome: str
+    reason: str
+    source: str
+    event_type: str
+    count: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _buckets(window_seconds: int, now: float | None) -> list[int]:
+    """The minute buckets covering the window, ending with the current (partial) minute."""
+    now = time.time() if now is None else now
+    n = max(1, math.ceil(window_seconds / STATS_BUCKET_SECONDS))
+    last = stats_bucket(now)
+    return [last - STATS_BUCKET_SECONDS * i for i in range(n - 1, -1, -1)]
+
+
+def _read(client: redis.Redis, keys: Keys, buckets: list[int]) -> list[dict[bytes, bytes]]:
+    pipe = client.pipeline(transaction=False)
+    for b in buckets:
+        pipe.hgetall(keys.stats(b))
+    return pipe.execute()
+
+
+def _parse(field: bytes | str) -> tuple[str, str, str, str]:
+    text = field.decode() if isinstance(field, bytes) else field
+    parts = text.split(STAT_SEP, 3)
+    if len(parts) < 4:  # counters written before the per-field layout
+        parts = (parts + ["", "", ""])[:4]
+    outcome, reason, source, event_type = parts
+    return outcome, reason, source, event_type
+
+
+def collector_counts(client: redis.Redis, keys: Keys, window_seconds: int, now: float | None = None) -> list[CountRow]:
+    """Counts over the last `window_seconds` (whole minutes, current one included), by outcome/reason/source/type."""
+    totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for bucket in _read(client, keys, _buckets(window_seconds, now)):
+        for field, value in bucket.items():
+            totals[_parse(field)] += int(value)
+    return [CountRow(*k, count=v) for k, v in sorted(totals.items())]
+
+
+def collector_summary(client: redis.Redis, keys: Keys, window_seconds: int, now: float | None = None) -> dict:
+    """totalChecks (events that reached the dedup check), accepted, duplicatesFound, rejected, deduplicationRate."""
+    rows = collector_counts(client, keys, window_seconds, now)
+    out: dict[str, Any] = {
+        "windowSeconds": window_seconds,
+        "totalChecks": 0,
+        "accepted": 0,
+        "duplicatesFound": 0,
+        "duplicatesByReason": {},
+        "rejected": 0,
+        "rejectedByReason": {},
+        "deduplicationRate": 0.0,
+        "bySource": {},
+        "byEventType": {},
+    }
+    for r in rows:
+        if r.outcome == "accepted":
+            out["accepted"] += r.count
+        elif r.outcome == "duplicate":
+            out["duplicatesFound"] += r.count
+            out["duplicatesByReason"][r.reason] = out["duplicatesByReason"].get(r.reason, 0) + r.count
+        elif r.outcome == "rejected":
+            out["rejected"] += r.count
+            out["rejectedByReason"][r.reason] = out["rejectedByReason"].get(r.reason, 0) + r.count
+        else:
+            continue
+        for group, name in (("bySource", r.source), ("byEventType", r.event_type)):
+            if not name:
+                continue
+            slot = out[group].setdefault(name, dict.fromkeys(OUTCOMES, 0))
+            slot[r.outcome] += r.count
+    out["totalChecks"] = out["accepted"] + out["duplicatesFound"]
+    if out["totalChecks"]:
+        out["deduplicationRate"] = round(out["duplicatesFound"] / out["totalChecks"], 6)
+    return out
+
+
+def collector_timeseries(client: redis.Redis, keys: Keys, minutes: int, now: float | None = None) -> list[dict]:
+    """Per minute, oldest first: {minute (ISO 8601 UTC), accepted, duplicate, rejected}."""
+    buckets = _buckets(minutes * STATS_BUCKET_SECONDS, now)
+    series = []
+    for b, raw in zip(buckets, _read(client, keys, buckets), strict=True):
+        point: dict[str, Any] = {"minute": datetime.fromtimestamp(b, UTC).isoformat().replace("+00:00", "Z")}
+        point.update(dict.fromkeys(OUTCOMES, 0))
+        for field, value in raw.items():
+            outcome = _parse(field)[0]
+            if outcome in point:
+                point[outcome] += int(value)
+        series.append(point)
+    return series
+
+
+def _id_ms(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
+
+
+def stream_health(client: redis.Redis, stream: str, group: str, now: float | None = None) -> dict:
+    """Length, consumer-group lag (entries not yet delivered), pending (delivered, not acked), oldest pending age."""
+    now = time.time() if now is None else now
+    length = client.xlen(stream)
+    out: dict[str, Any] = {
+        "stream": stream,
+        "group": group,
+        "groupExists": False,
+        "length": length,
+        "lag": length,
+        "pending": 0,
+        "oldestPendingId": None,
+        "oldestPendingAgeSeconds": None,
+        "lastDeliveredId": None,
+    }
+    if not length and not client.exists(stream):
+        return out
+    info = next((g for g in client.xinfo_groups(stream) if _s(g.get("name")) == group), None)
+    if info is None:
+        return out
+    out["groupExists"] = True
+    last = _s(info.get("last-delivered-id"))
+    out["lastDeliveredId"] = last
+    lag = info.get("lag")
+    if lag is None:
+        # Redis cannot tell after trims/deletions: count what lies after the last delivered id (bounded).
+        lag = len(client.xrange(stream, min=f"({last}", max="+", count=100_000))
+    out["lag"] = int(lag)
+    pending = client.xpending(stream, group)
+    out["pending"] = int(pending["pending"])
+    if out["pending"]:
+        oldest = _s(pending["min"])
+        out["oldestPendingId"] = oldest
+        out["oldestPendingAgeSeconds"] = round(max(0.0, now - _id_ms(oldest) / 1000), 3)
+    return out
+
+
+def last_load(conn) -> dict | None:
+    """The latest analytics.load_runs row as a dict (column names), or None before the first load."""
+    cur = conn.execute(load_sql("stats/select_last_load"))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([c.name for c in cur.description], row, strict=True))
+
+
+def _s(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value

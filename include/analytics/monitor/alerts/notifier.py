@@ -1,0 +1,116 @@
+"""Task failure notifier: every task of every DAG, on its final failure, alerts on-call.
+
+Airflow 3 runs a task's `on_failure_callback` only when the try ends FAILED (no retries left);
+a try that will be retried goes to `on_retry_callback` instead, which we leave unset.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from analytics.monitor.alerts.model import RUNBOOK, Alert
+
+log = logging.getLogger("analytics.monitor.alerts")
+
+# Exception class name → first thing to check; the most specific wins over the per-DAG default.
+_BY_EXCEPTION = {
+    "OperationalError": 'PostgreSQL refused or dropped the connection: `pg_isready -d "$DATABASE_URL"`, '
+    "then the Airflow connection `analytics_postgres`.",
+    "ConnectionError": 'Redis unreachable: `redis-cli -u "$REDIS_URL" ping`, then the Airflow connection '
+    "`analytics_redis`.",
+    "TimeoutError": 'A store timed out: `redis-cli -u "$REDIS_URL" ping` and `pg_isready -d "$DATABASE_URL"`; '
+    "look for long-running queries in pg_stat_activity.",
+    "UndefinedTable": "Migrations not applied: `python -m analytics.migrate`.",
+    "UndefinedColumn": "Migrations not applied: `python -m analytics.migrate`.",
+}
+_BY_DAG = {
+    "events_load": "Stream backlog and pending entries: `redis-cli XINFO GROUPS analytics:events`; "
+    "then the task log for the first failing entry.",
+    "events_enrich": "The task log for the failing interval; re-run it with "
+    "`airflow tasks clear events_enrich -s <start> -e <end>` once fixed.",
+    "events_dedup_nightly": "The task log; re-run with `airflow dags trigger events_dedup_nightly -c '{\"hours\": 24}'`.",
+    "events_monitor": "The task log: the monitor failing means its own checks are blind until fixed.",
+}
+
+
+def first_check(dag_id: str | None, exception: BaseException | None) -> str:
+    for cls in type(exception).__mro__ if exception is not None else ():
+        if cls.__name__ in _BY_EXCEPTION:
+            return _BY_EXCEPTION[cls.__name__]
+    return _BY_DAG.get(
+        dag_id or "", "Open the log link: the traceback's last frame in include/analytics names the step."
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value is not None else None)
+
+
+def failure_alert(context: dict) -> Alert:
+    """Build the alert from the task context Airflow hands to on_failure_callback."""
+    ti = context["ti"]
+    exc = context.get("exception")
+    try_number = getattr(ti, "try_number", None)
+    max_tries = getattr(ti, "max_tries", None)
+    of = max_tries + 1 if max_tries is not None else None
+    map_index = getattr(ti, "map_index", -1)
+    where = f"{ti.dag_id}.{ti.task_id}" + (f"[{map_index}]" if map_index is not None and map_index >= 0 else "")
+    start, end = _iso(context.get("data_interval_start")), _iso(context.get("data_interval_end"))
+    error = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error (no exception in context)"
+    try:
+        log_url = ti.log_url
+    except Exception:  # a log URL must never cost us the alert
+        log_url = None
+    message = "\n".join(
+        [
+            f"DAG: {ti.dag_id}   Task: {ti.task_id}" + (f"   Map index: {map_index}" if where.endswith("]") else ""),
+            f"Run: {ti.run_id}",
+            f"Data interval: {start} → {end}",
+            f"Try {try_number} of {of} (final: no retries left)",
+            f"Error: {error}",
+        ]
+    )
+    return Alert(
+        kind="task_failed",
+        alert_key=f"task_failed:{ti.dag_id}:{ti.task_id}:{map_index}:{ti.run_id}:{try_number}",
+        title=f"{where} failed on try {try_number} of {of}",
+        message=message,
+        severity="error",
+        first_check=first_check(ti.dag_id, exc),
+        runbook=f"{RUNBOOK}#task-failure",
+        details={
+            "dagId": ti.dag_id,
+            "taskId": ti.task_id,
+            "mapIndex": map_index,
+            "runId": ti.run_id,
+            "dataIntervalStart": start,
+            "dataIntervalEnd": end,
+            "tryNumber": try_number,
+            "maxTries": of,
+            "exceptionType": type(exc).__name__ if exc is not None else None,
+            "exceptionMessage": str(exc) if exc is not None else None,
+        },
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        log_url=log_url,
+    )
+
+
+class FailureNotifier(BaseNotifier):
+    """on_failure_callback: send the task failure to every enabled channel and analytics.alerts."""
+
+    def notify(self, context) -> None:
+        try:
+            from analytics.config import get_settings
+            from analytics.connections import postgres_dsn
+            from analytics.monitor.alerts.dispatch import deliver
+
+            alert = failure_alert(context)
+            deliver(alert, get_settings(), postgres_dsn(), datetime.now(UTC))
+        except Exception:  # the callback must never fail the task's teardown; the log still has it
+            log.exception("failure notifier could not build or deliver the alert")

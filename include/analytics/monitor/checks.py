@@ -1,0 +1,260 @@
+"""The monitor's checks: each reads one part of the pipeline, adds its figures and, past a threshold, an Alert.
+
+Counters come from analytics.collect.stats (the same reads as /v1/admin/stats and the dashboard). An alert's key
+names the condition (and where: the source) so that analytics.monitor.alerts.conditions pages once, reminds
+after the cooldown, and resolves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+
+from analytics.collect.keys import Keys
+from analytics.collect.stats import collector_counts, collector_summary, last_load, stream_health
+from analytics.config import Settings
+from analytics.load.watermark import loader_watermark
+from analytics.monitor.alerts.model import RUNBOOK, Alert
+from analytics.sql import load_sql
+
+log = logging.getLogger(__name__)
+
+ENRICH_LOOKBACK = timedelta(hours=24)
+
+
+@dataclass
+class Report:
+    figures: dict[str, Any] = field(default_factory=dict)
+    findings: list[Alert] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)
+
+
+def alert(kind: str, key_suffix: str, title: str, lines: list[str], first_check: str, **details: Any) -> Alert:
+    name = kind.removeprefix("monitor.")
+    return Alert(
+        kind=kind,
+        alert_key=f"{kind}:{key_suffix}" if key_suffix else kind,
+        title=title,
+        message="\n".join(lines),
+        severity="warning",
+        first_check=first_check,
+        runbook=f"{RUNBOOK}#{name.split('.')[0].replace('_', '-')}",
+        details=details,
+        dag_id="events_monitor",
+    )
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def check_collector(report: Report, client: redis.Redis, s: Settings, now: datetime) -> None:
+    window = s.monitor_window_minutes * 60
+    keys = Keys(s.key_prefix, s.stream_key)
+    summary = collector_summary(client, keys, window, now.timestamp())
+    report.figures["collector"] = summary
+    by_source: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "accepted": 0,
+            "duplicate": 0,
+            "rejected": 0,
+            "reasons": defaultdict(int),
+            "types": defaultdict(lambda: [0, 0]),
+        }
+    )
+    for r in collector_counts(client, keys, window, now.timestamp()):
+        src = by_source[r.source or "(none)"]
+        if r.outcome not in ("accepted", "duplicate", "rejected"):
+            continue
+        src[r.outcome] += r.count
+        if r.outcome == "duplicate":
+            src["reasons"][r.reason] += r.count
+        if r.outcome in ("accepted", "duplicate"):
+            t = src["types"][r.event_type or "(none)"]
+            t[0] += r.count
+            t[1] += r.count if r.outcome == "duplicate" else 0
+    minutes = s.monitor_window_minutes
+    for source, c in sorted(by_source.items()):
+        checks = c["accepted"] + c["duplicate"]
+        rate = _rate(c["duplicate"], checks)
+        if checks < s.monitor_min_checks or rate <= s.monitor_dedup_rate_max:
+            continue
+        types = sorted(c["types"].items(), key=lambda kv: -kv[1][1])
+        report.findings.append(
+            alert(
+                "monitor.collector_dedup_rate",
+                source,
+                f"Collector deduplication rate {rate:.1%} for source '{source}' (threshold {s.monitor_dedup_rate_max:.0%})",
+                [
+                    f"Last {minutes} min: {c['duplicate']:,} of {checks:,} events from source '{source}' were duplicates.",
+                    "By reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(c["reasons"].items())),
+                    "By event type: "
+                    + ", ".join(f"{et} {_rate(d, n):.0%} ({d:,}/{n:,})" for et, (n, d) in types[:5] if d),
+                ],
+                "Is a client of this source retrying or double-sending? Reason idempotency_key = the same key "
+                "re-sent (retries, fine if rare); fingerprint = identical events within 60 s without a key "
+                "(double-fired handlers). Compare GET /v1/admin/stats bySource.",
+                source=source,
+                rate=round(rate, 4),
+                checks=checks,
+                duplicates=c["duplicate"],
+                byReason=dict(c["reasons"]),
+                byEventType={et: {"checks": n, "duplicates": d} for et, (n, d) in types},
+            )
+        )
+    total = summary["accepted"] + summary["duplicatesFound"] + summary["rejected"]
+    rej = _rate(summary["rejected"], total)
+    if total >= s.monitor_min_checks and rej > s.monitor_rejection_rate_max:
+        report.findings.append(
+            alert(
+                "monitor.collector_rejection_rate",
+                "",
+                f"Collector rejection rate {rej:.1%} (threshold {s.monitor_rejection_rate_max:.0%})",
+                [
+                    f"Last {minutes} min: {summary['rejected']:,} of {total:,} events were rejected.",
+                    "By reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary["rejectedByReason"].items())),
+                    "By source: "
+                    + ", ".join(
+                        f"{k} {v['rejected']:,}" for k, v in sorted(summary["bySource"].items()) if v["rejected"]
+                    ),
+                ],
+                "Which reason and source dominate? A new client release sending a changed schema is the usual "
+                "cause; the payloads are in analytics.rejected_events.",
+                rate=round(rej, 4),
+                rejected=summary["rejected"],
+                byReason=summary["rejectedByReason"],
+            )
+        )
+    report.checked |= {"monitor.collector_dedup_rate", "monitor.collector_rejection_rate"}
+
+
+def check_stream(report: Report, client: redis.Redis, s: Settings, now: datetime) -> None:
+    h = stream_health(client, s.stream_key, s.consumer_group, now.timestamp())
+    report.figures["stream"] = h
+    if h["lag"] > s.monitor_lag_max:
+        report.findings.append(
+            alert(
+                "monitor.stream_lag",
+                "",
+                f"Stream lag {h['lag']:,} entries (threshold {s.monitor_lag_max:,})",
+                [f"{h['lag']:,} entries of {h['stream']} not yet delivered to group {h['group']}."],
+                "Is events_load running and finishing? Check its recent runs, then `redis-cli XINFO GROUPS "
+                f"{h['stream']}`.",
+                lag=h["lag"],
+            )
+        )
+    age = h["oldestPendingAgeSeconds"]
+    if age is not None and age > s.monitor_pending_age_max_seconds:
+        report.findings.append(
+            alert(
+                "monitor.stuck_pending",
+                "",
+                f"Stuck batch: oldest pending stream entry is {age / 60:.0f} min old",
+                [
+                    f"{h['pending']:,} entries delivered to group {h['group']} but never acknowledged; "
+                    f"oldest {h['oldestPendingId']} ({age:.0f} s).",
+                ],
+                f"`redis-cli XPENDING {h['stream']} {h['group']} - + 10` shows the consumer holding them; the next "
+                "events_load run reclaims entries idle longer than ANALYTICS_RECLAIM_IDLE_MS. If they come back "
+                "every run, one entry is failing the load: see the events_load log.",
+                pending=h["pending"],
+                oldestPendingId=h["oldestPendingId"],
+                oldestPendingAgeSeconds=age,
+            )
+        )
+    report.checked |= {"monitor.stream_lag", "monitor.stuck_pending"}
+
+
+def check_load(report: Report, conn, s: Settings, now: datetime) -> None:
+    last = last_load(conn)
+    stream_len = report.figures.get("stream", {}).get("length", 0)
+    finished = last["finished_at"] if last else None
+    age_min = (now - finished).total_seconds() / 60 if finished else None
+    report.figures["load"] = {"lastFinishedAt": finished, "minutesSince": age_min}
+    stale = (age_min is not None and age_min > s.monitor_load_stale_minutes) or (finished is None and stream_len)
+    if stale:
+        since = f"{age_min:.0f} min ago ({finished:%Y-%m-%d %H:%M} UTC)" if finished else "never"
+        report.findings.append(
+            alert(
+                "monitor.load_stale",
+                "",
+                f"No successful load for {age_min:.0f} min" if finished else "No load has ever completed",
+                [f"Last successful events_load run finished {since}; stream length {stream_len:,}."],
+                "Is the scheduler running and events_load unpaused? `airflow dags list-runs events_load` "
+                "then the failing task's log.",
+                lastFinishedAt=finished,
+                minutesSince=age_min,
+            )
+        )
+    report.checked.add("monitor.load_stale")
+
+
+def check_nightly(report: Report, conn, s: Settings, now: datetime) -> None:
+    row = conn.execute(load_sql("monitor/select_last_dedup_run")).fetchone()
+    if row is None:
+        report.figures["nightly"] = None
+        report.checked.add("monitor.nightly_dedup_rate")
+        return
+    run_id, start, end, finished, stats = row
+    scanned, marked = stats.get("scanned", 0), stats.get("marked", 0)
+    rate = _rate(marked, scanned)
+    report.figures["nightly"] = {
+        "runId": run_id,
+        "finishedAt": finished,
+        "scanned": scanned,
+        "marked": marked,
+        "rate": rate,
+    }
+    if scanned >= s.monitor_min_checks and rate > s.monitor_nightly_dedup_rate_max:
+        report.findings.append(
+            alert(
+                "monitor.nightly_dedup_rate",
+                "",
+                f"Nightly deduplication marked {rate:.1%} of events (threshold {s.monitor_nightly_dedup_rate_max:.0%})",
+                [
+                    f"Run {run_id} over [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC: {marked:,} of {scanned:,} marked."
+                ],
+                "Which event types and sources? `SELECT event_type, source, count(*) FROM analytics.events "
+                "WHERE props_json ? '_duplicate' AND received_at >= <start> GROUP BY 1, 2 ORDER BY 3 DESC`.",
+                runId=run_id,
+                scanned=scanned,
+                marked=marked,
+                rate=round(rate, 4),
+            )
+        )
+    report.checked.add("monitor.nightly_dedup_rate")
+
+
+def check_enrich(report: Report, conn, s: Settings, now: datetime) -> None:
+    watermark = loader_watermark(conn)
+    if watermark is None:
+        report.figures["enrich"] = None
+        report.checked.add("monitor.enrich_backlog")
+        return
+    overdue_before = watermark - timedelta(minutes=s.monitor_enrich_grace_minutes)
+    waiting, overdue, oldest = conn.execute(
+        load_sql("monitor/count_enrich_waiting"),
+        {"watermark": watermark, "since": watermark - ENRICH_LOOKBACK, "overdue_before": overdue_before},
+    ).fetchone()
+    report.figures["enrich"] = {"watermark": watermark, "waiting": waiting, "overdue": overdue, "oldest": oldest}
+    if overdue > s.monitor_enrich_backlog_max:
+        report.findings.append(
+            alert(
+                "monitor.enrich_backlog",
+                "",
+                f"{overdue:,} loaded events still not enriched after {s.monitor_enrich_grace_minutes} min",
+                [
+                    f"{waiting:,} events received before the loader watermark ({watermark:%H:%M} UTC) have no "
+                    f"analytics.attribution row; {overdue:,} are overdue, oldest received {oldest:%Y-%m-%d %H:%M} UTC."
+                ],
+                "Did events_enrich fail or stop? Check its recent runs; clear the failed intervals to re-run them.",
+                waiting=waiting,
+                overdue=overdue,
+            )
+        )
+    report.checked.add("monitor.enrich_backlog")

@@ -1,0 +1,93 @@
+"""events_monitor: run the checks (analytics.monitor.checks), turn breaches into deduplicated alerts, record the pass."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from analytics.config import Settings
+from analytics.db import connect
+from analytics.monitor.alerts.conditions import reconcile
+from analytics.monitor.alerts.dispatch import dumps, jsonb
+from analytics.monitor.checks import (
+    Report,
+    alert,
+    check_collector,
+    check_enrich,
+    check_load,
+    check_nightly,
+    check_stream,
+)
+from analytics.sql import load_sql
+
+log = logging.getLogger(__name__)
+
+
+def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
+    """Run every check; a check that cannot run raises its own alert and leaves its conditions as they were."""
+    report = Report()
+    steps: dict[str, Callable[[], None]] = {
+        "collector": lambda: check_collector(report, client, s, now),
+        "stream": lambda: check_stream(report, client, s, now),
+        "load": lambda: check_load(report, conn, s, now),
+        "nightly": lambda: check_nightly(report, conn, s, now),
+        "enrich": lambda: check_enrich(report, conn, s, now),
+    }
+    for name, step in steps.items():
+        kind = f"monitor.check_failed.{name}"
+        try:
+            step()
+            report.checked.add(kind)
+        except Exception as exc:
+            log.exception("monitor check %s failed", name)
+            report.figures[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            report.findings.append(
+                alert(
+                    kind,
+                    "",
+                    f"Monitor check '{name}' cannot run: {type(exc).__name__}",
+                    [f"{type(exc).__name__}: {exc}", "Its conditions are unknown until it runs again."],
+                    'Is the store it reads reachable? `redis-cli -u "$REDIS_URL" ping`, '
+                    '`pg_isready -d "$DATABASE_URL"`.',
+                )
+            )
+    return report
+
+
+def monitor(dsn: str, client: redis.Redis, s: Settings, now: datetime, run_id: str | None = None) -> dict[str, Any]:
+    """One monitor pass: checks, alert reconciliation, and a record in analytics.job_runs (job = monitor)."""
+    with connect(dsn, autocommit=True) as conn:
+        report = collect(conn, client, s, now)
+        outcome = reconcile(conn, report.findings, report.checked, s, now)
+        result = {"figures": report.figures, "alerts": outcome.as_dict()}
+        conn.execute(
+            load_sql("monitor/insert_job_run"),
+            {
+                "run_id": run_id,
+                "start": now - timedelta(minutes=s.monitor_window_minutes),
+                "end": now,
+                "started_at": now,
+                "finished_at": datetime.now(UTC),
+                "stats": jsonb(result),
+            },
+        )
+    return result
+
+
+def run_monitor(run_id: str | None = None) -> dict[str, Any]:
+    """The events_monitor task: stores from the Airflow connections, wall-clock now."""
+    from analytics.config import get_settings
+    from analytics.connections import postgres_dsn, redis_url
+
+    s = get_settings()
+    client = redis.Redis.from_url(redis_url(), socket_timeout=s.redis_timeout_seconds * 5)
+    try:
+        result = monitor(postgres_dsn(), client, s, datetime.now(UTC), run_id=run_id)
+    finally:
+        client.close()
+    return json.loads(dumps(result))  # the XCom: plain JSON

@@ -1,0 +1,173 @@
+"""ingest_api.fast answers exactly as the Flask views do: the same requests, sent to an app with the fast path and to
+one without it (ANALYTICS_COLLECTOR_FAST_PATH=0), get the same statuses, headers and bodies, and write the same
+records and rejections."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.collect.copyrow import entry_record
+from analytics.collect.keys import Keys
+from ingest_api.fast import FastPath
+from tests.collect.test_collector import ev as collector_event
+
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+AT = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
+
+
+def ev(**over):
+    """tests.test_collector's event, at a fixed time (so a resend is a duplicate whichever second it arrives in)."""
+    return collector_event(**{"occurredAt": AT, "sessionId": "fp-1", **over})
+
+
+def _json(value) -> tuple[str, bytes, str]:
+    return ("application/json", json.dumps(value).encode(), "POST")
+
+
+# (path, content type, body, method): every kind of answer the two endpoints give, plain and not.
+REQUESTS = [
+    ("/v1/track", *_json(ev())),
+    ("/v1/track", *_json(ev())),  # duplicate by fingerprint
+    ("/v1/track", *_json(ev(sessionId="fp-2", idempotencyKey="k-1"))),
+    ("/v1/track", *_json(ev(sessionId="fp-3", idempotencyKey="k-1"))),  # duplicate by idempotency key
+    ("/v1/track", *_json(ev(eventType=None))),  # schema
+    ("/v1/track", *_json(ev(eventType="no_such_type"))),
+    ("/v1/track", *_json(ev(props={"viewDurationMs": -1}))),
+    ("/v1/track", *_json(ev(entityType="license"))),
+    ("/v1/track", *_json(ev(actorId="usr_missing", sessionId="fp-4"))),  # reference, confirmed in Postgres
+    ("/v1/track", *_json(ev(occurredAt=(datetime.now(UTC) + timedelta(hours=1)).isoformat()))),
+    ("/v1/track", *_json([ev()])),  # not an object
+    ("/v1/track", *_json(ev(sessionId="fp-5", props={"viewDurationMs": 3, "note": "café ✓"}))),
+    ("/v1/track", "application/json", b'{"eventType": "asset_viewed", "source": "web", "props": {"x": NaN}}', "POST"),
+    (
+        "/v1/track",
+        "application/json",
+        b'{"eventType": "page_viewed", "source": "web", "props": {"path": "\\ud800"}}',
+        "POST",
+    ),
+    ("/v1/track", "application/json", b"{not json", "POST"),
+    ("/v1/track", "application/json", b"", "POST"),
+    ("/v1/track", "text/plain", json.dumps(ev(sessionId="fp-6")).encode(), "POST"),
+    ("/v1/track", "application/json; charset=utf-8", json.dumps(ev(sessionId="fp-7")).encode(), "POST"),
+    ("/v1/track", "Application/JSON", json.dumps(ev(sessionId="fp-9")).encode(), "POST"),
+    ("/v1/track", "application/jsonx", json.dumps(ev(sessionId="fp-10")).encode(), "POST"),
+    ("/v1/track", "application/json", b'{"a": "' + b"x" * 1_000_100 + b'"}', "POST"),  # over MAX_CONTENT_LENGTH
+    ("/v1/track", "application/json", b"", "GET"),
+    ("/v1/track/", *_json(ev(sessionId="fp-8"))),
+    ("/v1/track/batch", *_json({"events": [ev(sessionId="b-1"), ev(eventType="nope"), ev(sessionId="b-1"), {}]})),
+    ("/v1/track/batch", *_json({"events": []})),
+    ("/v1/track/batch", *_json({"events": [ev(sessionId=f"b-{n}") for n in range(51)]})),
+    ("/v1/track/batch", *_json([ev()])),
+    ("/v1/track/batch", *_json({"events": "no"})),
+]
+
+
+def _answers(app, requests, headers=None) -> list[tuple]:
+    """Each answer with event ids replaced by the order in which this app first gave them (ids differ run to run)."""
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        return seen.setdefault(match.group(0), f"<id {len(seen)}>")
+
+    client = app.test_client()
+    out = []
+    for path, content_type, body, method in requests:
+        resp = client.open(path, method=method, data=body, headers={"Content-Type": content_type, **(headers or {})})
+        text = _ID.sub(number, resp.get_data(as_text=True))
+        kept = {k: resp.headers.get(k) for k in ("Content-Type", "Retry-After", "Allow", "Location")}
+        out.append((path, resp.status, kept, text))
+    return out
+
+
+def _stored(redis_client, settings) -> tuple[list, list]:
+    """The stream records and kept rejections, without what differs by nature (ids, times, fingerprints' inputs)."""
+    records = []
+    for _, fields in redis_client.xrange(settings.stream_key):
+        rec = entry_record(fields)
+        records.append({k: v for k, v in rec.items() if k not in ("id", "received_at")})
+    keys = Keys(settings.key_prefix, settings.stream_key)
+    rejected = [
+        {k.decode(): v.decode() for k, v in f.items() if k != b"rejected_at"}
+        for _, f in redis_client.xrange(keys.rejected_stream)
+    ]
+    return records, rejected
+
+
+def _pair(settings):
+    """The same settings twice, the second without the fast path and on keys of its own (under the test's prefix,
+    so its cleanup removes them)."""
+    from ingest_api import create_app
+
+    flask_only = settings.with_overrides(
+        key_prefix=f"{settings.key_prefix}:flask",
+        stream_key=f"{settings.key_prefix}:flask:events",
+        collector_fast_path=False,
+    )
+    fast_app, flask_app = create_app(settings), create_app(flask_only)
+    assert isinstance(fast_app.wsgi_app.wrapped, FastPath)  # inside the metrics wrapper
+    assert not isinstance(flask_app.wsgi_app.wrapped, FastPath)
+    return (fast_app, settings), (flask_app, flask_only)
+
+
+@pytest.fixture
+def both(settings):
+    return _pair(settings)
+
+
+def test_same_answers_and_same_writes_with_and_without_the_fast_path(both, redis_client):
+    (fast_app, fast_settings), (flask_app, flask_settings) = both
+    fast, flask = _answers(fast_app, REQUESTS), _answers(flask_app, REQUESTS)
+    for a, b in zip(fast, flask, strict=True):
+        assert a == b
+    statuses = [status for _, status, _, _ in fast]
+    assert statuses.count("202 ACCEPTED") == 5 and "503 SERVICE UNAVAILABLE" not in statuses  # the corpus is live
+    assert _stored(redis_client, fast_settings) == _stored(redis_client, flask_settings)
+    assert len(_stored(redis_client, fast_settings)[0]) == 6  # 5 single events and one of the batch
+
+
+def test_same_answers_with_write_keys(settings):
+    apps = [app for app, _ in _pair(settings.with_overrides(write_keys=("wk-1", "wk-2")))]
+    for headers in (
+        {"X-Write-Key": "wk-2"},
+        {"Authorization": "Bearer wk-1"},
+        {"Authorization": "Basic d2stMTo="},  # wk-1 as the Basic user
+        {"X-Write-Key": "wrong"},
+        {"Authorization": "Bearer wrong"},
+        {},
+    ):
+        requests = [("/v1/track", *_json(ev(sessionId=f"wk-{sorted(headers.items())}")))]
+        fast, flask = (_answers(app, requests, headers)[0][1:3] for app in apps)
+        assert fast == flask, headers
+    assert _answers(apps[0], [("/v1/track", *_json(ev(sessionId="wk-x")))], {"X-Write-Key": "wk-1"})[0][1] == (
+        "202 ACCEPTED"
+    )
+
+
+def test_same_answers_when_redis_is_down(settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = settings.with_overrides(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_seconds=0.3)
+    requests = [("/v1/track", *_json(ev(sessionId="down"))), ("/v1/track/batch", *_json({"events": [ev()]}))]
+    (fast_app, _), (flask_app, _) = _pair(down)
+    fast, flask = _answers(fast_app, requests), _answers(flask_app, requests)
+    assert fast == flask
+    assert [status for _, status, _, _ in fast] == ["503 SERVICE UNAVAILABLE"] * 2
+    assert all(headers["Retry-After"] == "1" for _, _, headers, _ in fast)
+
+
+def test_same_client_ip_behind_trusted_proxies(settings, redis_client):
+    (fast_app, fast_settings), (flask_app, flask_settings) = _pair(settings.with_overrides(trusted_proxies=2))
+    for forwarded in ("203.0.113.7, 10.0.0.2, 10.0.0.1", "10.0.0.1", ""):
+        requests = [("/v1/track", *_json(ev(sessionId=f"ip-{forwarded}")))]
+        headers = {"X-Forwarded-For": forwarded, "User-Agent": "UA/2"}
+        assert _answers(fast_app, requests, headers)[0][1] == _answers(flask_app, requests, headers)[0][1]
+    fast_records, flask_records = _stored(redis_client, fast_settings)[0], _stored(redis_client, flask_settings)[0]
+    assert fast_records == flask_records
+    assert [r["ip_address"] for r in fast_records] == ["10.0.0.2", "127.0.0.1", "127.0.0.1"]
+    assert {r["user_agent"] for r in fast_records} == {"UA/2"}

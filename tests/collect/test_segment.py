@@ -1,0 +1,216 @@
+"""The Segment-compatible endpoint through Flask's test client, against real Redis."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.collect.copyrow import entry_record
+from analytics.collect.segment_map import SegmentMapper, key_of, parse_pairs
+from analytics.load.job import run_load
+from analytics.load.tasks import loader_config
+
+
+def _entries(redis_client, stream: str) -> list[dict]:
+    out = []
+    for _, fields in redis_client.xrange(stream):
+        if b"r" in fields:
+            rec = entry_record(fields)
+        else:
+            rec = {k.decode(): v.decode() for k, v in fields.items()}
+        out.append(rec)
+    return out
+
+
+def _rejected(redis_client, settings) -> list[dict]:
+    return _entries(redis_client, f"{settings.key_prefix}:rejected")
+
+
+def _track(event: str = "Asset Viewed", message_id: str = "m-1", **extra) -> dict:
+    return {
+        "type": "track",
+        "event": event,
+        "userId": "usr_004",
+        "anonymousId": None,
+        "messageId": message_id,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "properties": {"assetId": "ast_010", "viewDurationMs": 900},
+        "context": {"campaign": {"source": "newsletter", "medium": "email", "name": "spring"}},
+        **extra,
+    }
+
+
+@pytest.fixture
+def keyed_client(settings):
+    from ingest_api import create_app
+
+    return create_app(settings.with_overrides(write_keys=("wk_live", "wk_other"))).test_client()
+
+
+def test_track_maps_to_our_event_and_a_replay_is_stored_once(client, settings, redis_client):
+    body = {"batch": [_track()], "sentAt": datetime.now(UTC).isoformat()}
+    resp = client.post("/segment/v1/batch", json=body)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"success": True, "accepted": 1, "duplicate": 0, "quarantined": 0}
+    (rec,) = _entries(redis_client, settings.stream_key)
+    assert rec["event_type"] == "asset_viewed"
+    assert rec["source"] == "segment"
+    assert (rec["actor_id"], rec["actor_type"]) == ("usr_004", "user")
+    assert (rec["entity_id"], rec["entity_type"]) == ("ast_010", "asset")
+    assert rec["idempotency_key"] == "m-1"
+    assert rec["props"]["viewDurationMs"] == 900
+    assert rec["attribution"] == {"utmSource": "newsletter", "utmMedium": "email", "utmCampaign": "spring"}
+
+    again = client.post("/segment/v1/batch", json=body)
+    assert again.status_code == 200
+    assert again.get_json()["duplicate"] == 1
+    assert len(redis_client.xrange(settings.stream_key)) == 1
+
+
+def test_page_and_identify_map_without_storing_trait_values(client, settings, redis_client):
+    page = client.post(
+        "/segment/v1/page",
+        json={
+            "userId": "usr_005",
+            "name": "Pricing",
+            "messageId": "p-1",
+            "properties": {"url": "https://example.com/pricing?x=1"},
+        },
+    )
+    ident = client.post(
+        "/segment/v1/identify",
+        json={"userId": "usr_005", "messageId": "i-1", "traits": {"email": "a@b.c", "name": "Ann"}},
+    )
+    assert page.status_code == ident.status_code == 200
+    assert page.get_json()["accepted"] == ident.get_json()["accepted"] == 1
+    page_rec, ident_rec = _entries(redis_client, settings.stream_key)
+    assert page_rec["event_type"] == "page_viewed"
+    assert page_rec["props"] == {"path": "/pricing", "url": "https://example.com/pricing?x=1", "title": "Pricing"}
+    assert ident_rec["event_type"] == "user_profile_updated"
+    assert (ident_rec["entity_id"], ident_rec["entity_type"]) == ("usr_005", "user")
+    assert ident_rec["props"] == {"fields": ["email", "name"]}
+    assert "a@b.c" not in json.dumps(ident_rec)
+
+
+def test_unmapped_invalid_and_unsupported_are_quarantined_with_200(client, settings, redis_client, db):
+    batch = [
+        _track("Order Completed", "q-1"),  # no mapping
+        _track("License Created", "q-2", properties={"licenseId": "lic_001", "priceCents": -5}),  # invalid props
+        {"type": "alias", "userId": "usr_001", "previousId": "x", "messageId": "q-3"},  # call we do not collect
+        _track("Asset Viewed", "q-4"),  # fine
+    ]
+    resp = client.post("/segment/v1/batch", json={"batch": batch})
+    assert resp.status_code == 200
+    assert resp.get_json() == {"success": True, "accepted": 1, "duplicate": 0, "quarantined": 3}
+    rejected = _rejected(redis_client, settings)
+    assert {r["stage"] for r in rejected} == {"segment"}
+    reasons = sorted(r["reason"] for r in rejected)
+    assert reasons == ["props", "unmapped_event", "unsupported_call"]
+    unmapped = next(r for r in rejected if r["reason"] == "unmapped_event")
+    assert json.loads(unmapped["payload"])["messageId"] == "q-1"
+    assert "ANALYTICS_SEGMENT_EVENT_MAP" in unmapped["errors"]
+    props = next(r for r in rejected if r["reason"] == "props")
+    assert "priceCents" in props["errors"] or "licenseType" in props["errors"]
+    assert len(redis_client.xrange(settings.stream_key)) == 1
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'collector_events_total{outcome="rejected",reason="unmapped_event"} 1.0' in metrics
+    assert 'collector_events_total{outcome="accepted",reason=""} 1.0' in metrics
+
+    run_load(settings.database_url, redis_client, loader_config(settings, time_budget_s=5.0, block_ms=50))
+    kept = db.execute(
+        "SELECT reason FROM analytics.rejected_events WHERE stage = 'segment' AND payload LIKE %s ORDER BY reason",
+        ('%"q-_"%',),
+    ).fetchall()
+    assert [r[0] for r in kept] == ["props", "unmapped_event", "unsupported_call"]
+
+
+def test_write_key_from_body_basic_auth_or_header(keyed_client, redis_client, settings):
+    def post(body=None, headers=None):
+        return keyed_client.post("/segment/v1/batch", json=body or {"batch": []}, headers=headers or {})
+
+    def basic(raw: str) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+
+    missing = post()
+    assert missing.status_code == 401
+    assert missing.get_json()["code"] == "unauthorized" and missing.get_json()["message"]
+    assert post({"batch": [], "writeKey": "nope"}).status_code == 401
+    assert post(headers=basic("nope:")).status_code == 401
+    assert post({"batch": [], "writeKey": "wk_live"}).status_code == 200
+    assert post(headers=basic("wk_other:")).status_code == 200
+    assert post(headers=basic("wk_live")).status_code == 200
+    assert post(headers={"X-Write-Key": "wk_live"}).status_code == 200
+    assert post(headers={"Authorization": "Basic !!!"}).status_code == 401
+
+
+def test_gzip_is_inflated_and_a_bomb_refused(client, settings, redis_client):
+    body = json.dumps({"batch": [_track(message_id="g-1")]}).encode()
+    ok = client.post(
+        "/segment/v1/batch",
+        data=gzip.compress(body),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
+    assert ok.status_code == 200 and ok.get_json()["accepted"] == 1
+
+    bomb = gzip.compress(b'{"batch": [' + b" " * (50 * settings.max_body_bytes) + b"]}", compresslevel=9)
+    assert len(bomb) < settings.max_body_bytes
+    resp = client.post(
+        "/segment/v1/batch", data=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
+    assert resp.status_code == 413
+    assert resp.get_json()["code"] == "payload_too_large"
+
+    broken = client.post("/segment/v1/batch", data=gzip.compress(body)[:-12], headers={"Content-Encoding": "gzip"})
+    assert broken.status_code == 400 and broken.get_json()["code"] == "malformed_gzip"
+    assert client.post("/segment/v1/batch", data=b"{nope").status_code == 400
+    assert client.post("/segment/v1/batch", json={"batch": "x"}).status_code == 400
+    assert len(redis_client.xrange(settings.stream_key)) == 1
+
+
+def test_client_clock_skew_is_corrected_from_sent_at(client, settings, redis_client):
+    now = datetime.now(UTC)
+    behind = timedelta(hours=3)  # the sender's clock is 3 h slow; the event happened 10 s before sending
+    msg = _track(message_id="s-1", timestamp=(now - behind - timedelta(seconds=10)).isoformat())
+    resp = client.post("/segment/v1/batch", json={"batch": [msg], "sentAt": (now - behind).isoformat()})
+    assert resp.get_json()["accepted"] == 1
+    (rec,) = _entries(redis_client, settings.stream_key)
+    occurred = datetime.fromisoformat(rec["occurred_at"])
+    assert abs((occurred - (now - timedelta(seconds=10))).total_seconds()) < 5
+
+
+def test_event_map_is_extensible_from_settings(settings, redis_client):
+    from ingest_api import create_app
+
+    app = create_app(settings.with_overrides(segment_event_map=("Video Played=asset_viewed",)))
+    resp = app.test_client().post("/segment/v1/track", json=_track("Video Played", "v-1"))
+    assert resp.get_json()["accepted"] == 1
+    (rec,) = _entries(redis_client, settings.stream_key)
+    assert rec["event_type"] == "asset_viewed"
+
+
+def test_mapper_names_actor_and_config_errors():
+    assert {key_of(n) for n in ("Asset Viewed", "asset-viewed", "assetViewed", " ASSET_VIEWED ")} == {"asset_viewed"}
+    mapper = SegmentMapper(extra={"Checkout Started": "cta_clicked"})
+    assert mapper.event_type_for("Signed In") == "user_login"
+    assert mapper.event_type_for("checkout started") == "cta_clicked"
+    assert mapper.event_type_for("Order Completed") is None
+    anon = mapper.map({"type": "track", "event": "CTA Clicked", "anonymousId": "anon-7", "properties": {"ctaId": "c"}})
+    assert (anon["actorId"], anon["actorType"]) == ("anon-7", "anonymous")
+    with pytest.raises(ValueError, match="asset_viewed"):
+        parse_pairs(["Video Played=video_played"])
+    with pytest.raises(ValueError):
+        SegmentMapper(extra={"X": "nope"})
+
+
+def test_a_large_batch_is_ingested_in_chunks(client, settings, redis_client):
+    batch = [
+        _track(message_id=f"big-{i}", properties={"assetId": f"ast_{i % 100 + 1:03d}", "sessionId": f"big-{i}"})
+        for i in range(1200)
+    ]
+    resp = client.post("/segment/v1/batch", json={"batch": batch})
+    assert resp.get_json() == {"success": True, "accepted": 1200, "duplicate": 0, "quarantined": 0}
+    assert redis_client.xlen(settings.stream_key) == 1200

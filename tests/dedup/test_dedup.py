@@ -1,0 +1,146 @@
+"""Nightly deduplication against real PostgreSQL: the 1 s rule, the chain rule, idempotent re-runs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.dedup.job import deduplicate, rule_name
+
+
+@pytest.fixture
+def day():
+    """A day of its own far in the future, so no other test's events share the scanned interval."""
+    return datetime(2031, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(0, 3000))
+
+
+def _insert(
+    db, received_at, occurred_at=None, *, actor="usr_001", session="s1", entity="ast_001", etype="asset_viewed"
+):
+    eid = uuid.uuid4()
+    db.execute(
+        """INSERT INTO analytics.events (id, event_type, source, occurred_at, received_at, actor_id, session_id,
+                                         entity_id, entity_type, fingerprint)
+           VALUES (%s, %s, 'web', %s, %s, %s, %s, %s, 'asset', 'fp')""",
+        (eid, etype, occurred_at or received_at, received_at, actor, session, entity),
+    )
+    return str(eid)
+
+
+def _dup(db, eid):
+    return db.execute("SELECT props_json->'_duplicate' FROM analytics.events WHERE id = %s", (eid,)).fetchone()[0]
+
+
+def test_within_one_second_marked_and_one_and_a_half_not(db, database_url, day):
+    t = day + timedelta(hours=3)
+    a = _insert(db, t)
+    b = _insert(db, t + timedelta(milliseconds=700))
+    c = _insert(db, t + timedelta(seconds=10))
+    d = _insert(db, t + timedelta(seconds=11.5))
+    found = datetime(2031, 1, 1, 2, tzinfo=UTC)
+    res = deduplicate(database_url, day, day + timedelta(days=1), found_at=found)
+    assert (res.scanned, res.marked) == (4, 1)
+    assert _dup(db, b) == {"of": a, "rule": rule_name(1000), "foundAt": "2031-01-01T02:00:00Z"}
+    assert _dup(db, a) is None and _dup(db, c) is None and _dup(db, d) is None
+
+
+def test_chain_rule_anchors_on_kept_events_only(db, database_url, day):
+    # a, b = a+0.8, c = b+0.8 (a+1.6), d = c+0.8: b duplicates a; c is 1.6 s after the kept a, so kept;
+    # d duplicates c. A chain of near events never collapses into one.
+    t = day + timedelta(hours=5)
+    ids = [_insert(db, t + timedelta(milliseconds=800 * i)) for i in range(4)]
+    res = deduplicate(database_url, day, day + timedelta(days=1))
+    assert res.marked == 2
+    assert [(_dup(db, i) or {}).get("of") for i in ids] == [None, ids[0], None, ids[2]]
+
+
+def test_rerun_marks_nothing_new_and_keeps_marks(db, database_url, day):
+    t = day + timedelta(hours=1)
+    a = _insert(db, t)
+    b = _insert(db, t + timedelta(milliseconds=300))
+    c = _insert(db, t + timedelta(milliseconds=600))
+    first = deduplicate(database_url, day, day + timedelta(days=1), found_at=day)
+    before = [_dup(db, x) for x in (a, b, c)]
+    second = deduplicate(database_url, day, day + timedelta(days=1), found_at=day + timedelta(days=1))
+    assert (first.marked, second.marked) == (2, 0)
+    assert [_dup(db, x) for x in (a, b, c)] == before
+    assert before[1]["of"] == a and before[2]["of"] == a
+
+
+def test_critical_fields_must_all_match(db, database_url, day):
+    t = day + timedelta(hours=7)
+    _insert(db, t, actor="usr_002")
+    other_entity = _insert(db, t + timedelta(milliseconds=100), actor="usr_002", entity="ast_002")
+    other_type = _insert(db, t + timedelta(milliseconds=200), actor="usr_002", etype="asset_downloaded")
+    other_session = _insert(db, t + timedelta(milliseconds=300), actor="usr_002", session="s2")
+    anon1 = _insert(db, t, actor=None, session=None)
+    anon2 = _insert(db, t + timedelta(milliseconds=100), actor=None, session=None)
+    no_entity_a = _insert(db, t, actor="usr_003", entity=None)
+    no_entity_b = _insert(db, t + timedelta(milliseconds=500), actor="usr_003", entity=None)
+    deduplicate(database_url, day, day + timedelta(days=1))
+    for eid in (other_entity, other_type, other_session, anon1, anon2, no_entity_a):
+        assert _dup(db, eid) is None
+    assert _dup(db, no_entity_b)["of"] == no_entity_a
+
+
+def test_order_is_occurred_at_not_arrival(db, database_url, day):
+    t = day + timedelta(hours=9)
+    late = _insert(db, t + timedelta(seconds=30), occurred_at=t)  # arrived later, happened first
+    early = _insert(db, t + timedelta(seconds=1), occurred_at=t + timedelta(milliseconds=400))
+    deduplicate(database_url, day, day + timedelta(days=1))
+    assert _dup(db, late) is None
+    assert _dup(db, early)["of"] == late
+
+
+def test_previous_interval_event_anchors_across_the_boundary(db, database_url, day):
+    boundary = day + timedelta(hours=12)
+    before = _insert(db, boundary - timedelta(milliseconds=400))
+    after = _insert(db, boundary + timedelta(milliseconds=300))
+    res = deduplicate(database_url, boundary, boundary + timedelta(hours=12))
+    assert (res.scanned, res.marked) == (1, 1)
+    assert _dup(db, after)["of"] == before
+    assert _dup(db, before) is None  # context rows are never marked by this run
+
+
+def test_view_hides_duplicates_and_run_is_recorded(db, database_url, day):
+    t = day + timedelta(hours=2)
+    a = _insert(db, t, actor="usr_009")
+    b = _insert(db, t + timedelta(milliseconds=10), actor="usr_009")
+    deduplicate(database_url, day, day + timedelta(days=1), run_id="test-run-view")
+    visible = {
+        r[0]
+        for r in db.execute(
+            "SELECT id::text FROM analytics.events_deduplicated WHERE actor_id = 'usr_009' "
+            "AND received_at >= %s AND received_at < %s",
+            (day, day + timedelta(days=1)),
+        )
+    }
+    assert visible == {a} and b != a
+    stats, start, end = db.execute(
+        "SELECT stats, interval_start, interval_end FROM analytics.job_runs WHERE job = 'dedup' AND run_id = %s",
+        ("test-run-view",),
+    ).fetchone()
+    assert (stats["scanned"], stats["marked"], start, end) == (2, 1, day, day + timedelta(days=1))
+
+
+def test_dag_marks_the_last_hours_before_the_interval_end(dagbag, settings, db, day):
+    t = day + timedelta(hours=25)  # 01:00 the next day: inside the last 2 h before 02:00
+    a = _insert(db, t, actor="usr_020")
+    b = _insert(db, t + timedelta(milliseconds=900), actor="usr_020")
+    outside = _insert(db, t - timedelta(hours=3), actor="usr_021")
+    _insert(db, t - timedelta(hours=3) + timedelta(milliseconds=100), actor="usr_021")
+
+    dag = dagbag.get_dag("events_dedup_nightly")
+    assert dag.params["hours"] == 24
+    # CronDataIntervalTimetable: a manual run at day+1 02:00 covers [day 02:00, day+1 02:00); hours=2 narrows it.
+    run = dag.test(logical_date=day + timedelta(days=1, hours=2), run_conf={"hours": 2, "wait_for_loader": False})
+    assert run.state == "success"
+    assert _dup(db, b)["of"] == a
+    assert _dup(db, outside) is None
+    stats = db.execute(
+        "SELECT stats FROM analytics.job_runs WHERE job = 'dedup' AND run_id = %s", (run.run_id,)
+    ).fetchone()[0]
+    assert (stats["scanned"], stats["marked"]) == (2, 1)

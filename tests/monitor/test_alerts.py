@@ -1,0 +1,181 @@
+"""Failure alerts: a task that raises alerts once, after its last retry, over a real HTTP and SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import textwrap
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+FAILING_DAG = textwrap.dedent(
+    '''
+    """Test DAG: one task that always raises."""
+    from datetime import datetime, timedelta
+
+    from airflow.sdk import dag, task
+
+    from analytics.dag_defaults import default_args
+
+
+    @dag(
+        dag_id="alerts_test_failing",
+        schedule="@daily",
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        tags=["test"],
+        default_args=default_args(retries=1, retry_delay=timedelta(seconds=1)),
+    )
+    def alerts_test_failing():
+        @task
+        def explode():
+            raise ValueError("disk on fire: partition events_20260101 missing")
+
+        explode()
+
+
+    alerts_test_failing()
+    '''
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def http_receiver():
+    received: list[tuple[str, dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def smtp_receiver():
+    class Handler:
+        def __init__(self):
+            self.messages: list[tuple[str, list[str], str]] = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode()))
+            return "250 OK"
+
+    handler = Handler()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, handler.messages
+    controller.stop()
+
+
+def test_failing_task_alerts_once_after_last_retry(
+    tmp_path, airflow_db, settings, db, http_receiver, smtp_receiver, monkeypatch
+):
+    base, posts = http_receiver
+    smtp_port, mails = smtp_receiver
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{base}/hook")
+    monkeypatch.setenv("ALERT_SLACK_WEBHOOK_URL", f"http://127.0.0.1:{_free_port()}/slack-is-down")
+    monkeypatch.setenv("ALERT_EMAIL_TO", "oncall@example.com")
+    monkeypatch.setenv("AIRFLOW__SMTP__SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("AIRFLOW__SMTP__SMTP_PORT", str(smtp_port))
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test/")
+    monkeypatch.setenv("ALERT_TIMEOUT_SECONDS", "2")
+
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    (tmp_path / "failing_dag.py").write_text(FAILING_DAG)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    # dag.test() needs the DAG serialized in a bundle; this test DAG lives outside dags/ on purpose.
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
+    run = bag.get_dag("alerts_test_failing").test()
+    assert run.state == "failed"
+
+    # Exactly one alert per channel, after the second (last) try; the dead Slack hook hid nothing.
+    assert [p for p, _ in posts] == ["/hook"]
+    body = posts[0][1]
+    d = body["details"]
+    assert (body["dag_id"], body["task_id"], body["run_id"]) == ("alerts_test_failing", "explode", run.run_id)
+    assert (d["tryNumber"], d["maxTries"]) == (2, 2)
+    assert d["exceptionType"] == "ValueError"
+    assert "partition events_20260101 missing" in d["exceptionMessage"]
+    assert d["dataIntervalStart"] and d["dataIntervalEnd"]
+    assert body["log_url"].startswith("https://airflow.example.test/dags/alerts_test_failing/runs/")
+    assert body["log_url"].endswith("/tasks/explode?try_number=2")
+    assert body["first_check"]
+    for needle in ("Try 2 of 2", "ValueError: disk on fire", "Data interval:", "Log: https://airflow.example.test/"):
+        assert needle in body["text"], needle
+
+    assert len(mails) == 1
+    _, rcpts, raw = mails[0]
+    mail = email.message_from_string(raw, policy=email.policy.default)
+    assert rcpts == ["oncall@example.com"]
+    assert mail["Subject"] == "[firing] alerts_test_failing.explode failed on try 2 of 2"
+    content = mail.get_content()
+    for needle in (run.run_id, "ValueError: disk on fire", "First check:", "?try_number=2"):
+        assert needle in content, needle
+
+    rows = db.execute(
+        "SELECT kind, dag_id, task_id, channels FROM analytics.alerts WHERE dag_id = 'alerts_test_failing'"
+    ).fetchall()
+    assert len(rows) == 1
+    kind, _, task_id, channels = rows[0]
+    assert (kind, task_id) == ("task_failed", "explode")
+    assert channels["webhook"] == "sent" and channels["email"] == "sent"
+    assert channels["slack"].startswith("failed:")
+
+
+def test_every_channel_down_still_logged_and_recorded(settings, db, monkeypatch, caplog):
+    from analytics.config import Settings
+    from analytics.monitor.alerts.dispatch import deliver
+    from analytics.monitor.alerts.model import Alert
+
+    dead = f"http://127.0.0.1:{_free_port()}/x"
+    s = Settings.from_env(
+        {
+            "ALERT_WEBHOOK_URL": dead,
+            "ALERT_SLACK_WEBHOOK_URL": dead,
+            "ALERT_EMAIL_TO": "a@example.com",
+            "AIRFLOW__SMTP__SMTP_HOST": "127.0.0.1",
+            "AIRFLOW__SMTP__SMTP_PORT": str(_free_port()),
+            "ALERT_TIMEOUT_SECONDS": "1",
+        }
+    )
+    key = f"test:down:{datetime.now(UTC).timestamp()}"
+    alert = Alert(kind="task_failed", alert_key=key, title="t", message="m", first_check="look")
+    with caplog.at_level("ERROR", logger="analytics.monitor.alerts"):
+        result = deliver(alert, s, settings.database_url, datetime.now(UTC))
+    assert {k: v.split(":")[0] for k, v in result.items()} == {
+        "webhook": "failed",
+        "slack": "failed",
+        "email": "failed",
+        "table": "recorded",
+    }
+    assert any(key in r.getMessage() for r in caplog.records)
+    assert db.execute("SELECT count(*) FROM analytics.alerts WHERE alert_key = %s", (key,)).fetchone() == (1,)
