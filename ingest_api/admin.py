@@ -12,6 +12,7 @@ from flask import Blueprint, current_app
 from analytics.airflow_api import AirflowApiError, trigger_dag_run
 from analytics.collect.stats import collector_summary, collector_timeseries, last_load, stream_health
 from analytics.config import Settings
+from ingest_api.answers import answer
 from ingest_api.auth import require_admin
 from ingest_api.errors import ApiError
 
@@ -52,7 +53,7 @@ def stats():
         body["lastLoad"] = {k: _json(v) for k, v in row.items()} if row else None
     except psycopg.Error as exc:
         body["lastLoadError"] = f"postgres unavailable: {type(exc).__name__}"
-    return body
+    return answer(body)
 
 
 @bp.post("/flush")
@@ -64,4 +65,4 @@ def flush():
         if not settings.airflow_username:
             raise ApiError(503, "not_configured", str(exc)) from None
         raise ApiError(502, "airflow_error", f"could not trigger events_load: {exc}") from None
-    return {"status": "triggered", **run}, 202
+    return answer({"status": "triggered", **run}, 202)
