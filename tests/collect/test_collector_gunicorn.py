@@ -16,16 +16,9 @@ import psutil
 import pytest
 import redis
 
+from tests.collect.test_collector import ev
 from tests.helpers.gunicorn_collector import gunicorn_collector
 from tests.helpers.redis_server import RedisServer, wait_until
-
-EV = {
-    "eventType": "asset_viewed",
-    "source": "web",
-    "actorId": "usr_001",
-    "entityId": "ast_001",
-    "entityType": "asset",
-}
 
 
 def _post(base: str, event: dict) -> tuple[int, dict]:
@@ -52,7 +45,7 @@ def _gunicorn(server: RedisServer, worker_class: str):
         "ANALYTICS_REDIS_TIMEOUT_SECONDS": "5",
     }
     with gunicorn_collector(env) as (base, proc), redis.Redis.from_url(server.url) as probe:
-        assert _post(base, {**EV, "sessionId": "warm"})[0] == 202
+        assert _post(base, ev(sessionId="warm"))[0] == 202
         yield base, probe, proc
 
 
@@ -94,7 +87,7 @@ def test_sigterm_finishes_in_flight_requests(settings, private_redis, worker_cla
     with _gunicorn(private_redis, worker_class) as (base, probe, proc):
         # The request's write is held in Redis while SIGTERM reaches the worker, and released only after.
         with private_redis.writes_paused():
-            inflight, answer = _in_thread(lambda: _post(base, {**EV, "sessionId": "in-flight"}))
+            inflight, answer = _in_thread(lambda: _post(base, ev(sessionId="in-flight")))
             wait_until(lambda: private_redis.held() == 1, "the request's write to reach Redis")
             master = psutil.Process(proc.pid)
             (worker,) = master.children()
@@ -115,10 +108,10 @@ def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings, 
         calls_before = probe.info("commandstats")["cmdstat_evalsha"]["calls"]
         answers: list[tuple[int, dict]] = []
         with private_redis.writes_paused():
-            first, _ = _in_thread(lambda: answers.append(_post(base, {**EV, "sessionId": "grouped-0"})))
+            first, _ = _in_thread(lambda: answers.append(_post(base, ev(sessionId="grouped-0"))))
             wait_until(lambda: private_redis.held() == 1, "the first request's call to reach Redis")
             posts = [
-                _in_thread(lambda n=n: answers.append(_post(base, {**EV, "sessionId": f"grouped-{n}"})))[0]
+                _in_thread(lambda n=n: answers.append(_post(base, ev(sessionId=f"grouped-{n}"))))[0]
                 for n in range(1, 12)
             ]
             wait_until(lambda: _worker_idle(proc), "the other requests to wait behind the first")

@@ -12,17 +12,10 @@ import redis
 
 from analytics.collect.copyrow import entry_record
 from analytics.collect.keys import Keys
+from tests.collect.test_collector import ev
 
-EV = {
-    "eventType": "asset_viewed",
-    "source": "web",
-    "actorId": "usr_001",
-    "entityId": "ast_001",
-    "entityType": "asset",
-    "sessionId": "res",
-    # Explicit: a resend then has the same fingerprint whatever second the server receives it in.
-    "occurredAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
-}
+# Explicit occurredAt: a resend then has the same fingerprint whatever second the server receives it in.
+EV = ev(sessionId="res", occurredAt=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())
 
 
 @pytest.fixture
