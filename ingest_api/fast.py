@@ -1,7 +1,7 @@
 """The hot path: plain POST /v1/track and /v1/track/batch requests answered below Flask's request machinery.
 
 Under load, Flask's request context, request and response objects cost a single event ~170 µs of worker CPU out
-of ~500 (BENCHMARKS.md, "Collector: where a single event's time goes, and the fast path"). This WSGI layer,
+of ~500 (BENCHMARKS.md, "How we got here"; the decomposition runs in its git history). This WSGI layer,
 installed by the app factory around Flask's own `wsgi_app`, serves the plain case with the same validation
 (`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
 (tests/collect/test_collector_fast_path.py sends the same requests both ways and compares).
