@@ -25,9 +25,13 @@ def encode(app: Flask, body: Any, *, fast: bool = False) -> bytes:
 
 
 def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None, *, fast: bool = False) -> Response:
-    """A Flask response carrying `encode(body)`; jsonify's status, mimetype and headers."""
+    """A Flask response carrying `encode(body, fast=fast)`, with jsonify's status line, mimetype and headers."""
     app = current_app
-    response = app.response_class(encode(app, body, fast=fast), status=status, mimetype="application/json")
+    if fast:
+        response = app.response_class(encode(app, body, fast=True), status=status, mimetype=JSON_HEADER[1])
+    else:  # encode(app, body)'s bytes, without building them into a response twice
+        response = app.json.response(body)
+        response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
