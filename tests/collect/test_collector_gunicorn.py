@@ -49,9 +49,14 @@ def _gunicorn(server: RedisServer, worker_class: str):
         yield base, probe, proc
 
 
-def _worker_idle(master: subprocess.Popen) -> bool:
-    """The one worker used no CPU over 50 ms: every request it was sent has reached the point where it waits."""
+def _worker_waits_with(master: subprocess.Popen, base: str, requests: int) -> bool:
+    """The one worker has accepted `requests` connections on `base` and used no CPU over 50 ms: each request it
+    took has reached the point where it waits."""
     (worker,) = psutil.Process(master.pid).children()
+    port = int(base.rsplit(":", 1)[1])
+    accepted = [c for c in worker.net_connections(kind="tcp") if c.status == psutil.CONN_ESTABLISHED]
+    if sum(c.laddr.port == port for c in accepted) < requests:
+        return False
     before = worker.cpu_times()
     time.sleep(0.05)
     return worker.cpu_times()[:2] == before[:2]
@@ -114,7 +119,7 @@ def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings, 
                 _in_thread(lambda n=n: answers.append(_post(base, ev(sessionId=f"grouped-{n}"))))[0]
                 for n in range(1, 12)
             ]
-            wait_until(lambda: _worker_idle(proc), "the other requests to wait behind the first")
+            wait_until(lambda: _worker_waits_with(proc, base, 12), "the other requests to wait behind the first")
         for t in [first, *posts]:
             t.join(timeout=15)
 
