@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 from flask import Blueprint, current_app
 
+from ingest_api.answers import answer
 from ingest_api.errors import envelope
 
 bp = Blueprint("health", __name__)
@@ -12,7 +13,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    return {"status": "ok"}
+    return answer({"status": "ok"})
 
 
 @bp.get("/readyz")
@@ -29,4 +30,4 @@ def readyz():
         return envelope(503, "not_ready", f"redis unavailable: {type(exc).__name__}", headers={"Retry-After": "1"})
     if kind not in (b"stream", b"none"):
         return envelope(503, "not_ready", f"{keys.stream} is a {kind.decode()}, not a stream")
-    return {"status": "ready"}
+    return answer({"status": "ready"})
