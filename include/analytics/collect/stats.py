@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from analytics.collect.keys import STAT_SEP, STATS_BUCKET_SECONDS, Keys, stats_bucket
+from analytics.load.stream_reader import undelivered
 from analytics.sql import load_sql
 
 OUTCOMES = ("accepted", "duplicate", "rejected")
@@ -147,11 +148,7 @@ def stream_health(client: redis.Redis, stream: str, group: str, now: float | Non
     out["groupExists"] = True
     last = _s(info.get("last-delivered-id"))
     out["lastDeliveredId"] = last
-    lag = info.get("lag")
-    if lag is None:
-        # Redis cannot tell after trims/deletions: count what lies after the last delivered id (bounded).
-        lag = len(client.xrange(stream, min=f"({last}", max="+", count=100_000))
-    out["lag"] = int(lag)
+    out["lag"] = undelivered(client, stream, last, info.get("lag"))  # XINFO's lag alone is wrong after a restart
     pending = client.xpending(stream, group)
     out["pending"] = int(pending["pending"])
     if out["pending"]:
