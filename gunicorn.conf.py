@@ -49,6 +49,19 @@ if _multiproc_dir is None and workers > 1:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
 
 
+def on_starting(server) -> None:
+    # gunicorn >= 25.1 opens a control socket (gunicornc), by default $XDG_RUNTIME_DIR or $HOME/.gunicorn/gunicorn.ctl:
+    # one path per user, so a second collector on the host (a test, a bench, a second deployment) took it over and
+    # removed it when it stopped. It goes beside the pid file (the run folder: .run/collector.ctl under `make up`);
+    # without a pid file, none is opened.
+    if "control_socket" not in server.cfg.settings:
+        return
+    if server.cfg.pidfile:
+        server.cfg.set("control_socket", os.path.splitext(os.path.abspath(server.cfg.pidfile))[0] + ".ctl")
+    else:
+        server.cfg.set("control_socket_disable", True)
+
+
 def post_worker_init(worker) -> None:
     # The ~80,000 objects of the loaded app live as long as the worker; frozen, the cyclic GC stops rescanning
     # them (a full collection took ~50 ms, ~7 % of a worker's CPU under load).

@@ -41,11 +41,12 @@ def _post(base: str, event: dict) -> tuple[int, dict]:
 
 
 @contextlib.contextmanager
-def _gunicorn(settings, worker_class: str):
-    """gunicorn (gunicorn.conf.py, one worker of `worker_class`) on a private Redis; yields (base url, probe, proc)."""
+def _gunicorn(settings, worker_class: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+    """gunicorn (gunicorn.conf.py, one worker of `worker_class`, `args`) on a private Redis, `env` added to the
+    environment; yields (base url, probe, proc)."""
     server = RedisServer().start()
     port = free_port()
-    env = {
+    full_env = {
         **os.environ,
         "REDIS_URL": server.url,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
@@ -54,11 +55,12 @@ def _gunicorn(settings, worker_class: str):
         "GUNICORN_THREADS": "4",
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "ANALYTICS_REDIS_TIMEOUT_SECONDS": "5",
+        **(env or {}),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "ingest_api.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), *args, "ingest_api.wsgi:app"],
         cwd=ROOT,
-        env=env,
+        env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -130,3 +132,34 @@ def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings):
         assert ids <= {f[b"id"].decode() for _, f in probe.xrange(settings.stream_key)}
         calls = probe.info("commandstats")["cmdstat_evalsha"]["calls"] - calls_before
         assert calls <= 3, calls  # the first in flight, then the rest together (12 calls without grouping)
+
+
+def _arbiter(path: Path) -> int:
+    """The pid of the arbiter answering on the control socket at `path`."""
+    from gunicorn.ctl.client import ControlClient
+
+    deadline = time.monotonic() + 10  # the arbiter opens the socket once its workers are up
+    while not path.is_socket():
+        assert time.monotonic() < deadline, f"no control socket at {path}"
+        time.sleep(0.1)
+    with ControlClient(str(path), timeout=5) as ctl:
+        return ctl.send_command("show all")["arbiter"]["pid"]
+
+
+def test_two_collectors_keep_their_own_control_sockets(settings, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}  # where gunicorn's default socket would go
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    run_a.mkdir(), run_b.mkdir()
+    with _gunicorn(settings, "gthread", ("--pid", str(run_a / "collector.pid")), env) as (_, _, proc_a):
+        with _gunicorn(settings, "gthread", ("--pid", str(run_b / "collector.pid")), env) as (_, _, proc_b):
+            assert _arbiter(run_a / "collector.ctl") == proc_a.pid
+            assert _arbiter(run_b / "collector.ctl") == proc_b.pid
+            proc_b.send_signal(signal.SIGTERM)
+            assert proc_b.wait(timeout=20) == 0
+        assert not (run_b / "collector.ctl").exists()
+        assert _arbiter(run_a / "collector.ctl") == proc_a.pid
+    with _gunicorn(settings, "gthread", env=env):  # no pid file, no run folder: no control socket at all
+        pass
+    assert not (home / ".gunicorn").exists()
