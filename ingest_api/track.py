@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -23,12 +24,24 @@ _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LONG_RUN = b"0" * 19
 
 
+def _no_constant(name: str) -> float:
+    raise ApiError(400, "malformed_json", f"body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ApiError(400, "malformed_json", f"body is not valid JSON: {text[:40]} overflows a double")
+    return value
+
+
 def parse_json(data: bytes) -> Any:
     """The body as JSON, or 400 malformed_json. That includes an unpaired surrogate escape ("\\ud800"): json
     accepts it, but no UTF-8 text (the Redis command, the stream, Postgres) can carry it.
 
     orjson first (~6x faster); whatever it refuses or might alter (NaN, a BOM, a lone surrogate, a long integer)
-    goes through json as before, which keeps the same answers and error texts."""
+    goes through json as before, which keeps the same answers and error texts. json's extensions NaN, Infinity and
+    -Infinity, and numbers that overflow a double, are refused (they were stored as null)."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -37,7 +50,7 @@ def parse_json(data: bytes) -> Any:
         if _LONG_RUN not in data.translate(_DIGITS_AS_ZERO):
             return value
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
         if b"\\ud" in data or b"\\uD" in data:  # rare: only then look for an unpaired one
             json.dumps(value, ensure_ascii=False).encode()
         return value
