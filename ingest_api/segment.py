@@ -20,7 +20,7 @@ from analytics.collect.events import now_utc
 from analytics.collect.ingest import Ingestor, Result
 from analytics.collect.segment_map import SegmentMapper, Unmapped, parse_pairs
 from ingest_api.errors import ApiError
-from ingest_api.track import client_ip, parse_json
+from ingest_api.track import client_ip, parse_json, read_body
 
 bp = Blueprint("segment", __name__, url_prefix="/segment/v1")
 
@@ -39,7 +39,7 @@ def _mapper() -> SegmentMapper:
 
 def _body() -> dict[str, Any]:
     limit = current_app.extensions["analytics.settings"].max_body_bytes
-    data = request.get_data(cache=False)
+    data = read_body()
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding == "gzip":
         data = gunzip_bounded(data, limit)
