@@ -85,7 +85,8 @@ def read_body() -> bytes:
 def _drain(stream: Any, declared: int | None) -> None:
     if declared is not None and declared > DRAIN_MAX_BYTES:
         return  # not worth reading: the client will see the connection close
-    left = DRAIN_MAX_BYTES
+    # Never past the declared length: a server that hands over the raw socket (werkzeug's) would wait for more.
+    left = DRAIN_MAX_BYTES if declared is None else declared
     while left > 0:
         chunk = stream.read(min(65_536, left))
         if not chunk:

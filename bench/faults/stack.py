@@ -37,12 +37,19 @@ LOADER = (
 class Stack:
     def __init__(self, load_batch_size: int = 1000) -> None:
         self.run_dir = Path(tempfile.mkdtemp(prefix="faults-run-"))
+        self.collector: subprocess.Popen | None = None
+        self.loader: subprocess.Popen | None = None
         self.pg = PostgresServer()
-        self.pg.start()
-        ensure_database(self.pg.url)
-        migrate(self.pg.url)
-        seed(self.pg.url)
-        self.redis = RedisServer().start()
+        self.redis = RedisServer()
+        try:
+            self.pg.start()
+            ensure_database(self.pg.url)
+            migrate(self.pg.url)
+            seed(self.pg.url)
+            self.redis.start()
+        except BaseException:
+            self.close()
+            raise
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -64,9 +71,11 @@ class Stack:
         }
         for name in ("PROMETHEUS_MULTIPROC_DIR", "AIRFLOW_CONN_ANALYTICS_POSTGRES", "AIRFLOW_CONN_ANALYTICS_REDIS"):
             self.env.pop(name, None)
-        self.collector: subprocess.Popen | None = None
-        self.loader: subprocess.Popen | None = None
-        self.start_collector()
+        try:
+            self.start_collector()
+        except BaseException:
+            self.close()
+            raise
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis.url, socket_timeout=5)
