@@ -42,9 +42,10 @@ def test_lag_after_a_kill_and_restart_from_the_aof(settings, private_redis, db):
 
 
 def test_lag_past_the_exact_count_is_bounded(settings, private_redis, monkeypatch):
+    import analytics.collect.stats as stats
     import analytics.load.stream_reader as reader
 
-    monkeypatch.setattr(reader, "LAG_EXACT_UP_TO", 5)
+    monkeypatch.setattr(stats, "LAG_EXACT_UP_TO", 5)
     client = redis.Redis.from_url(private_redis.url)
     stream, group = settings.stream_key, settings.consumer_group
     try:
