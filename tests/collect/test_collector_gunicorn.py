@@ -144,7 +144,7 @@ def _arbiter(path: Path) -> int:
         return ctl.send_command("show all")["arbiter"]["pid"]
 
 
-def test_two_collectors_keep_their_own_control_sockets(private_redis, tmp_path):
+def test_two_collectors_keep_their_own_control_sockets(settings, private_redis, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}  # where gunicorn's default socket would go

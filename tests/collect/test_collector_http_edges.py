@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.collect.test_collector_gunicorn import EV, _gunicorn
+from tests.collect.test_collector import ev
+from tests.collect.test_collector_gunicorn import _gunicorn
 
 BIG = b'{"a": "' + b"x" * 20_000_000 + b'"}'  # 20x MAX_CONTENT_LENGTH: more than the socket buffers hold
 
@@ -32,8 +33,8 @@ def _exchange(base: str, raw: bytes) -> tuple[int, str, dict]:
 
 
 @pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
-def test_bodies_over_the_limit_get_413_never_a_reset(settings, worker_class):
-    with _gunicorn(settings, worker_class) as (base, _, _):
+def test_bodies_over_the_limit_get_413_never_a_reset(settings, private_redis, worker_class):
+    with _gunicorn(private_redis, worker_class) as (base, _, _):
         for path in ("/v1/track", "/v1/track/batch", "/segment/v1/batch"):
             # urllib sends all of it, then reads, on a connection it asked to close: the case that was reset.
             req = urllib.request.Request(base + path, data=BIG, headers={"Content-Type": "application/json"})
@@ -52,15 +53,13 @@ def test_bodies_over_the_limit_get_413_never_a_reset(settings, worker_class):
                 resp = conn.getresponse()
                 assert (resp.status, json.loads(resp.read())["code"]) == (413, "payload_too_large"), path
             # The same connection goes on: the refused bodies were read to their end.
-            conn.request(
-                "POST", "/v1/track", json.dumps({**EV, "sessionId": "edges"}), {"Content-Type": "application/json"}
-            )
+            conn.request("POST", "/v1/track", json.dumps(ev(sessionId="edges")), {"Content-Type": "application/json"})
             assert conn.getresponse().status == 202
         finally:
             conn.close()
 
 
-def test_requests_gunicorn_refuses_get_the_json_envelope(settings):
+def test_requests_gunicorn_refuses_get_the_json_envelope(settings, private_redis):
     head = b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     cases = [
         (head + b"X-A: a\x00b\r\nContent-Length: 2\r\n\r\n{}", 400, "malformed_http"),
@@ -73,7 +72,7 @@ def test_requests_gunicorn_refuses_get_the_json_envelope(settings):
         (head + b"X-A: " + b"a" * 9000 + b"\r\nContent-Length: 2\r\n\r\n{}", 431, "headers_too_large"),
         (b"POST /v1/track?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
     ]
-    with _gunicorn(settings, "gevent") as (base, _, _):
+    with _gunicorn(private_redis, "gevent") as (base, _, _):
         for raw, status, code in cases:
             answer = _exchange(base, raw)
             assert answer[:2] == (status, "application/json"), raw[:80]
