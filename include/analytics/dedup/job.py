@@ -19,6 +19,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from analytics.db import connect
+from analytics.params import parse_instant
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,7 @@ def run_window(
     interval's end (scheduled runs, backfills), else before the moment the run was triggered (manual runs)."""
     run_type = getattr(run_type, "value", run_type)
     if end:
-        at = datetime.fromisoformat(end.replace("Z", "+00:00")) if isinstance(end, str) else end
-        if at.tzinfo is None:
-            raise ValueError(f"end must carry a time zone (e.g. 2026-01-01T09:30:00Z), got {end!r}")
-        rule = "the explicit end"
+        at, rule = parse_instant(end, "end"), "the explicit end"
     elif run_type in INTERVAL_RUN_TYPES and data_interval_end is not None:
         at, rule = data_interval_end, f"the data interval's end ({run_type} run)"
     else:
