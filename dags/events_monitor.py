@@ -43,7 +43,8 @@ def events_monitor():
     def check() -> dict:
         from analytics.monitor.job import run_monitor
 
-        return run_monitor(run_id=get_current_context()["run_id"])
+        ctx = get_current_context()
+        return run_monitor(run_id=ctx["run_id"], log_url=ctx["ti"].log_url)
 
     check()
 

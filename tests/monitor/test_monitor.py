@@ -83,17 +83,30 @@ def test_cooldown_reminds_after_it_expires(client, mon_settings, redis_client, d
     client.post("/v1/track/batch", json={"events": events})
     client.post("/v1/track/batch", json={"events": events[:10]})
     now = datetime.now(UTC)
-    monitor(s.database_url, redis_client, s, now)
+    log = "https://airflow.example.test/dags/events_monitor/runs/r/tasks/check?try_number=1"
+    monitor(s.database_url, redis_client, s, now, run_id="mon-run-1", log_url=log)
+    first = _hooks(posts, "monitor.collector_dedup_rate")[0]
+    # A monitor alert names the run that saw it and links its log, like a task failure.
+    assert (first["dag_id"], first["task_id"], first["run_id"], first["log_url"]) == (
+        "events_monitor",
+        "check",
+        "mon-run-1",
+        log,
+    )
+    assert "Run: events_monitor mon-run-1" in first["text"] and f"Log: {log}" in first["text"]
     # Same counters seen 61 min later (still firing): a reminder, same row.
     s_short = s.with_overrides(monitor_window_minutes=120)
-    out = monitor(s.database_url, redis_client, s_short, now + timedelta(minutes=61))
+    out = monitor(s.database_url, redis_client, s_short, now + timedelta(minutes=61), run_id="mon-run-2", log_url=log)
     assert "monitor.collector_dedup_rate:ios" in out["alerts"]["reminded"]
     sent = _hooks(posts, "monitor.collector_dedup_rate")
-    assert len(sent) == 2 and "still firing" in sent[1]["title"]
-    assert db.execute(
-        "SELECT count(*), max(send_count) FROM analytics.alerts WHERE alert_key = 'monitor.collector_dedup_rate:ios'"
-        " AND state = 'firing'"
-    ).fetchone() == (1, 2)
+    assert len(sent) == 2 and "still firing" in sent[1]["title"] and sent[1]["run_id"] == "mon-run-2"
+    count, sends, title, message, run_id = db.execute(
+        "SELECT count(*) OVER (), send_count, title, message, run_id FROM analytics.alerts "
+        "WHERE alert_key = 'monitor.collector_dedup_rate:ios' AND state = 'firing'"
+    ).fetchone()
+    assert (count, sends, run_id) == (1, 2, "mon-run-2")
+    # The row's title and message are the reminder's, together: they never disagree.
+    assert title == sent[1]["title"] and message == sent[1]["text"] and message.splitlines()[0].endswith(title)
 
 
 def test_stuck_pending_entry_alerts(mon_settings, redis_client, db):

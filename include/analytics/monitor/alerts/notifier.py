@@ -1,4 +1,5 @@
-"""Task failure notifier: every task of every DAG, on its final failure, alerts on-call.
+"""Task notifiers: every task of every DAG alerts on-call on its final failure, and resolves that alert when it
+next succeeds.
 
 Airflow 3 runs a task's `on_failure_callback` only when the try ends FAILED (no retries left);
 a try that will be retried goes to `on_retry_callback` instead, which we leave unset.
@@ -68,7 +69,6 @@ def failure_alert(context: dict) -> Alert:
     message = "\n".join(
         [
             f"DAG: {ti.dag_id}   Task: {ti.task_id}" + (f"   Map index: {map_index}" if where.endswith("]") else ""),
-            f"Run: {ti.run_id}",
             f"Data interval: {start} → {end}",
             f"Try {try_number} of {of} (final: no retries left)",
             f"Error: {error}",
@@ -114,3 +114,27 @@ class FailureNotifier(BaseNotifier):
             deliver(alert, get_settings(), postgres_dsn(), datetime.now(UTC))
         except Exception:  # the callback must never fail the task's teardown; the log still has it
             log.exception("failure notifier could not build or deliver the alert")
+
+
+class SuccessNotifier(BaseNotifier):
+    """on_success_callback: the task's open failure alerts (earlier runs, or this run before a clear) are resolved,
+    and each channel is told so."""
+
+    def notify(self, context) -> None:
+        try:
+            from analytics.config import get_settings
+            from analytics.connections import postgres_dsn
+            from analytics.monitor.alerts.conditions import Origin, resolve_task_failures
+
+            ti = context["ti"]
+            try:
+                log_url = ti.log_url
+            except Exception:  # a log URL must never cost us the resolution
+                log_url = None
+            origin = Origin(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, log_url=log_url)
+            map_index = getattr(ti, "map_index", -1)
+            resolve_task_failures(
+                postgres_dsn(), get_settings(), origin, -1 if map_index is None else map_index, datetime.now(UTC)
+            )
+        except Exception:  # a succeeded task stays succeeded; the log says why the alert stays open
+            log.exception("success notifier could not resolve the task's failure alerts")
