@@ -115,6 +115,7 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
                         "rule": "same-type-actor-session-entity-within-1000ms-of-kept",
                         "duration_ms": 310,
                         "rate": 0.025,
+                        "window_rule": "the data interval's end (scheduled run)",
                     }
                 ),
             ),

@@ -35,6 +35,7 @@ _BY_DAG = {
     "`airflow tasks clear events_enrich -s <start> -e <end>` once fixed.",
     "events_dedup_nightly": "The task log; re-run with `airflow dags trigger events_dedup_nightly -c '{\"hours\": 24}'`.",
     "events_monitor": "The task log: the monitor failing means its own checks are blind until fixed.",
+    "events_replay_rejected": "The task log; rows already replayed stay marked, so triggering it again is safe.",
 }
 
 
