@@ -8,7 +8,7 @@ import json
 import socket
 import textwrap
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -243,6 +243,9 @@ def test_task_failure_alert_resolves_when_the_next_run_succeeds(
     assert firing() == before + 1
 
     monkeypatch.delenv("ALERTS_TEST_FAIL")
+    # A run due earlier (say, a backfill of an older interval) succeeding says nothing about the failed one.
+    assert dag.test(run_after=datetime.now(UTC) - timedelta(days=1), logical_date=None).state == "success"
+    assert [b["state"] for _, b in posts] == ["firing"] and firing() == before + 1
     ok = dag.test()
     assert ok.state == "success"
     assert [b["state"] for _, b in posts] == ["firing", "resolved"]

@@ -117,12 +117,23 @@ def reconcile(
     return out
 
 
-def resolve_task_failures(dsn: str, settings: Settings, origin: Origin, map_index: int, now: datetime) -> list[str]:
-    """The task in `origin` succeeded: resolve (and announce) its open failure alerts; returns their keys."""
+def resolve_task_failures(
+    dsn: str, settings: Settings, origin: Origin, map_index: int, run_after: str | None, now: datetime
+) -> list[str]:
+    """The task in `origin` succeeded: resolve (and announce) its open failure alerts; returns their keys.
+
+    Only failures of this run (cleared, then succeeded) or of runs due no later than it (`run_after`): a backfill
+    of an older interval succeeding says nothing about a newer one that failed."""
     with connect(dsn) as conn, conn.transaction():
         rows = conn.execute(
             load_sql("alerts/select_open_task_failures"),
-            {"dag_id": origin.dag_id, "task_id": origin.task_id, "map_index": map_index},
+            {
+                "dag_id": origin.dag_id,
+                "task_id": origin.task_id,
+                "map_index": map_index,
+                "run_id": origin.run_id,
+                "run_after": run_after,
+            },
         ).fetchall()
         for row in rows:
             message = (

@@ -52,6 +52,11 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value is not None else None)
 
 
+def _run_after(context: dict) -> str | None:
+    """When the run was due: a success resolves failures of runs due no later than its own."""
+    return _iso(getattr(context.get("dag_run"), "run_after", None))
+
+
 def failure_alert(context: dict) -> Alert:
     """Build the alert from the task context Airflow hands to on_failure_callback."""
     ti = context["ti"]
@@ -90,6 +95,7 @@ def failure_alert(context: dict) -> Alert:
             "runId": ti.run_id,
             "dataIntervalStart": start,
             "dataIntervalEnd": end,
+            "runAfter": _run_after(context),
             "tryNumber": try_number,
             "maxTries": of,
             "exceptionType": type(exc).__name__ if exc is not None else None,
@@ -135,7 +141,12 @@ class SuccessNotifier(BaseNotifier):
             origin = Origin(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, log_url=log_url)
             map_index = getattr(ti, "map_index", -1)
             resolve_task_failures(
-                postgres_dsn(), get_settings(), origin, -1 if map_index is None else map_index, datetime.now(UTC)
+                postgres_dsn(),
+                get_settings(),
+                origin,
+                -1 if map_index is None else map_index,
+                _run_after(context),
+                datetime.now(UTC),
             )
         except Exception:  # a succeeded task stays succeeded; the log says why the alert stays open
             log.exception("success notifier could not resolve the task's failure alerts")
