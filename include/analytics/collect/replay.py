@@ -1,6 +1,6 @@
 """Replay kept rejections: re-validate each payload through the collector's own path and append what now passes.
 
-The DAG events_replay_rejected calls `run_replay`. Rows of `analytics.rejected_events` (stage collector or segment:
+The DAG events_replay_rejected calls `run_replay_from_params`. Rows of `analytics.rejected_events` (stage collector or segment:
 payloads as the client sent them, or as the Segment mapping made them) go through `Ingestor.revalidate` — the same
 parse, normalisation, reference check and atomic dedupe-and-append as a live request — so the loader then loads them.
 Each row is marked with what became of it (migration 0011); a row replayed once is never replayed again.
