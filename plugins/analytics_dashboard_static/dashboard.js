@@ -195,8 +195,11 @@
     figure("lag", num(s.lag), (s.groupExists ? "not yet delivered to " + s.group : "consumer group " + s.group + " not created yet") +
       " · alert above " + num(s.lagMax), s.lagAboveThreshold ? "alert" : null,
       s.breaches.filter(function (b) { return b.kind === "monitor.stream_lag"; }));
-    figure("oldest-pending", s.pending ? dur(s.oldestPendingAgeSeconds) : "none",
-      num(s.pending) + " pending (delivered, not acked) · alert above " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null,
+    // Idle time in the group (how long unacknowledged), the stuck-batch alert's measure; not the age since XADD.
+    var idle = s.longestIdleSeconds != null ? s.longestIdleSeconds : s.oldestPendingIdleSeconds;
+    figure("oldest-pending", s.pending ? dur(idle) : "none",
+      num(s.pending) + " pending (delivered, not acked)" + (s.pending ? ", oldest added " + dur(s.oldestPendingAgeSeconds) + " ago" : "") +
+      " · alert when unacknowledged over " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null,
       s.breaches.filter(function (b) { return b.kind === "monitor.stuck_pending"; }));
   }
 
@@ -242,6 +245,8 @@
     var rows = [
       ["Finished", when(n.last.finished_at) + " (" + dur(n.ageSeconds) + " ago)"],
       ["Interval", when(n.last.interval_start) + " → " + when(n.last.interval_end)],
+      ["Window", st.window_rule ? "the " + dur((Date.parse(n.last.interval_end) - Date.parse(n.last.interval_start)) / 1000) +
+        " before " + st.window_rule : "–"],
       ["Scanned", num(st.scanned)],
       ["Marked duplicate", num(st.marked)],
       ["Rate", pct(n.rate)],

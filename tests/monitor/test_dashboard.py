@@ -79,6 +79,7 @@ def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
     assert s["ok"] and s["groupExists"]
     assert (s["length"], s["lag"], s["pending"]) == (seeded.stream_length, seeded.lag, seeded.pending)
     assert seeded.oldest_pending_min_age <= s["oldestPendingAgeSeconds"] < seeded.oldest_pending_min_age + 30
+    assert 150 <= s["oldestPendingIdleSeconds"] < 180 and s["stuckPending"] == 0  # under the 300 s threshold
 
     loads = body["loads"]
     assert loads["ok"] and loads["last"]["inserted"] == seeded.last_load_inserted

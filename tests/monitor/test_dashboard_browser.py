@@ -143,6 +143,9 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         expect(frame.locator('#nightly dd[data-field="Scanned"]')).to_have_text("48,000")
         expect(frame.locator('#nightly dd[data-field="Marked duplicate"]')).to_have_text("1,200")
         expect(frame.locator('#nightly dd[data-field="Rate"]')).to_have_text("2.50 %")
+        expect(frame.locator('#nightly dd[data-field="Window"]')).to_have_text(
+            "the 24.0 h before the data interval's end (scheduled run)"
+        )
 
         resolved_id, firing_id = seeded.ids["alerts"]
         firing = frame.locator(f'#alerts tr[data-alert-id="{firing_id}"]')

@@ -124,8 +124,17 @@ def _id_ms(entry_id: bytes | str) -> int:
     return int(text.split("-", 1)[0])
 
 
-def stream_health(client: redis.Redis, stream: str, group: str, now: float | None = None) -> dict:
-    """Length, consumer-group lag (entries not yet delivered), pending (delivered, not acked), oldest pending age."""
+# Enough stuck entries to say how many and who holds them; the alert needs only the first.
+STUCK_SAMPLE = 100
+
+
+def stream_health(
+    client: redis.Redis, stream: str, group: str, now: float | None = None, *, stuck_idle_ms: int | None = None
+) -> dict:
+    """Length, consumer-group lag (entries not yet delivered), pending (delivered, not acked), oldest pending age.
+
+    With `stuck_idle_ms`, also the entries pending unacknowledged for at least that long (their idle time in the
+    group, XPENDING IDLE): an entry a live loader holds is idle for seconds however old it is."""
     now = time.time() if now is None else now
     length = client.xlen(stream)
     out: dict[str, Any] = {
@@ -137,6 +146,12 @@ def stream_health(client: redis.Redis, stream: str, group: str, now: float | Non
         "pending": 0,
         "oldestPendingId": None,
         "oldestPendingAgeSeconds": None,
+        "oldestPendingIdleSeconds": None,
+        "stuckPending": 0,
+        "stuckIdleMinSeconds": None if stuck_idle_ms is None else stuck_idle_ms / 1000,
+        "longestIdleId": None,
+        "longestIdleSeconds": None,
+        "longestIdleConsumer": None,
         "lastDeliveredId": None,
     }
     if not length and not client.exists(stream):
@@ -154,6 +169,17 @@ def stream_health(client: redis.Redis, stream: str, group: str, now: float | Non
         oldest = _s(pending["min"])
         out["oldestPendingId"] = oldest
         out["oldestPendingAgeSeconds"] = round(max(0.0, now - _id_ms(oldest) / 1000), 3)
+        first = client.xpending_range(stream, group, min="-", max="+", count=1)
+        if first:
+            out["oldestPendingIdleSeconds"] = round(first[0]["time_since_delivered"] / 1000, 3)
+    if out["pending"] and stuck_idle_ms is not None:
+        stuck = client.xpending_range(stream, group, min="-", max="+", count=STUCK_SAMPLE, idle=stuck_idle_ms)
+        out["stuckPending"] = len(stuck)
+        if stuck:
+            longest = max(stuck, key=lambda e: e["time_since_delivered"])
+            out["longestIdleId"] = _s(longest["message_id"])
+            out["longestIdleSeconds"] = round(longest["time_since_delivered"] / 1000, 3)
+            out["longestIdleConsumer"] = _s(longest["consumer"])
     return out
 
 

@@ -13,6 +13,7 @@ import redis
 
 from analytics.collect.group_commit import Call, GroupCommit
 from analytics.collect.keys import REF_KIND_INDEX, REF_KINDS, STAT_SEP, STATS_TTL_SECONDS, Keys, stats_bucket
+from analytics.config import Settings
 
 # The append script (append.lua says what it takes and answers): one call per group of requests.
 _ACCEPT_LUA = (Path(__file__).parent / "append.lua").read_text()
@@ -82,6 +83,17 @@ class StreamWriter:
         self._group = GroupCommit(self._execute)
         self.script_calls = 0  # how many script calls carried this writer's appends (grouped ones count once)
         self._fixed_keys = [keys.refs(k) for k in REF_KINDS]
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter:
+        """The writer the settings describe (keys, dedupe windows, rejected-stream cap)."""
+        return cls(
+            client,
+            Keys(settings.key_prefix, settings.stream_key),
+            fp_ttl=settings.fingerprint_ttl_seconds,
+            idem_ttl=settings.idempotency_ttl_seconds,
+            rejected_maxlen=settings.rejected_stream_maxlen,
+        )
 
     def append(
         self,
