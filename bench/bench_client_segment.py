@@ -46,7 +46,7 @@ def _free_port() -> int:
 def _event(run: str, i: int) -> dict:
     return {
         "eventType": "asset_viewed",
-        "source": "bench",
+        "source": "server",  # a registered source
         "actorId": f"usr_{i % 50 + 1:03d}",
         "entityId": f"ast_{i % 100 + 1:03d}",
         "entityType": "asset",
