@@ -75,6 +75,13 @@ def test_a_double_fired_handler_is_caught_whatever_its_key_order_or_key(client, 
     assert first.status_code == 202
     assert again.status_code == 200
     assert again.get_json() == {"id": first.get_json()["id"], "status": "duplicate", "reason": "fingerprint"}
+    # Its retry (same key) answers the same original id once the fingerprint has expired.
+    redis_client.delete(*redis_client.keys(f"{settings.key_prefix}:fp:*"))
+    retry = client.post(
+        "/v1/track",
+        json=_page("/", "fp-2", at, eventType="cta_clicked", props=props, idempotencyKey="b"),
+    )
+    assert retry.get_json() == {"id": first.get_json()["id"], "status": "duplicate", "reason": "idempotency_key"}
 
 
 def test_events_with_neither_actor_nor_session_are_never_fingerprint_deduplicated(client, settings, redis_client, db):

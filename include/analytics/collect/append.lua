@@ -72,6 +72,8 @@ for i = 1, n do
     if prior then
       out[i] = "=fingerprint:" .. prior
       field = "duplicate|fingerprint|" .. suffix
+      -- A retry of this double-fire (same key) must get the same answer after the fingerprint expires.
+      if idem_key ~= "" then redis.call("SET", idem_key, prior, "EX", idem_ttl) end
     end
   end
   if not prior then
