@@ -16,6 +16,9 @@ An idempotency key past its retention no longer stops a retry: keep it longer th
 Events themselves are dropped by day partition in `events_load` (`ANALYTICS_RETENTION_DAYS`), and the
 Redis streams are trimmed by the loader below what it copied.
 
+`airflow_metadata` runs the `airflow db clean` CLI on the worker, which therefore needs the metadata
+database's connection (`AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`; docker-compose gives it to every Airflow service).
+
 **If it fails:** nothing is lost, tables only grow until the next run. Read the task log: `airflow_metadata`
 prints the command's output (a table whose cleanup failed is named there); re-run the task once fixed.
 """
