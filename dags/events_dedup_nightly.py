@@ -1,7 +1,8 @@
 """
 ### events_dedup_nightly — mark repeated events in `analytics.events`
 
-Finds events with the same **event type, actor, session and entity** whose `occurred_at` lies
+Finds events with the same **event type, actor, session, entity, source and props** (props compared
+as jsonb: key order does not matter; the collector's fingerprint fields) whose `occurred_at` lies
 within **1 s** after an earlier *kept* event, and marks each in `props_json._duplicate` as
 `{"of": <kept event id>, "rule": ..., "foundAt": ...}`. Nothing is deleted; analysts query the view
 `analytics.events_deduplicated`. Duplicates never anchor others: a, b = a + 0.8 s, c = b + 0.8 s

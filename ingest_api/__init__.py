@@ -31,7 +31,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         keys,
         fp_ttl=settings.fingerprint_ttl_seconds,
         idem_ttl=settings.idempotency_ttl_seconds,
-        rejected_maxlen=settings.rejected_stream_maxlen,
     )
     app.extensions["analytics.writer"] = writer
     app.extensions["analytics.ingestor"] = Ingestor(settings, writer)

@@ -10,7 +10,7 @@ import orjson
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from analytics.collect.events import now_utc
+from analytics.collect.events import inet_address, now_utc
 from analytics.collect.ingest import Ingestor, Result
 from analytics.config import Settings
 from ingest_api.answers import answer
@@ -102,12 +102,13 @@ def _json_body() -> Any:
 
 
 def peer_address(forwarded_for: str, remote_addr: str | None, hops: int) -> str | None:
-    """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left)."""
+    """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left);
+    None when that is not an IP address (the event is kept, without an address: see `inet_address`)."""
     if hops > 0:
         forwarded = [p.strip() for p in forwarded_for.split(",") if p.strip()]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return remote_addr
+            return inet_address(forwarded[-hops])
+    return inet_address(remote_addr) if remote_addr else None
 
 
 def client_ip(settings: Settings | None = None) -> str | None:

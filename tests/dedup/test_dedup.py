@@ -18,14 +18,23 @@ def day():
 
 
 def _insert(
-    db, received_at, occurred_at=None, *, actor="usr_001", session="s1", entity="ast_001", etype="asset_viewed"
+    db,
+    received_at,
+    occurred_at=None,
+    *,
+    actor="usr_001",
+    session="s1",
+    entity="ast_001",
+    etype="asset_viewed",
+    source="web",
+    props="{}",
 ):
     eid = uuid.uuid4()
     db.execute(
         """INSERT INTO analytics.events (id, event_type, source, occurred_at, received_at, actor_id, session_id,
-                                         entity_id, entity_type, fingerprint)
-           VALUES (%s, %s, 'web', %s, %s, %s, %s, %s, 'asset', 'fp')""",
-        (eid, etype, occurred_at or received_at, received_at, actor, session, entity),
+                                         entity_id, entity_type, fingerprint, props_json)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'asset', 'fp', %s)""",
+        (eid, etype, source, occurred_at or received_at, received_at, actor, session, entity, props),
     )
     return str(eid)
 
@@ -84,6 +93,29 @@ def test_critical_fields_must_all_match(db, database_url, day):
     for eid in (other_entity, other_type, other_session, anon1, anon2, no_entity_a):
         assert _dup(db, eid) is None
     assert _dup(db, no_entity_b)["of"] == no_entity_a
+
+
+def test_source_and_props_must_match_too_whatever_the_key_order(db, database_url, day):
+    # The collector's fingerprint fields: two different actions of one user in one second are both kept.
+    t = day + timedelta(hours=8)
+    a = _insert(db, t, actor="usr_004", props='{"path": "/pricing", "title": "P"}')
+    same = _insert(db, t + timedelta(milliseconds=200), actor="usr_004", props='{"title": "P", "path": "/pricing"}')
+    other_props = _insert(db, t + timedelta(milliseconds=300), actor="usr_004", props='{"path": "/checkout"}')
+    other_source = _insert(
+        db,
+        t + timedelta(milliseconds=400),
+        actor="usr_004",
+        source="mobile",
+        props='{"path": "/pricing", "title": "P"}',
+    )
+    # Chain rule per full key: a, same (+0.2 s) and later = a + 1.1 s; later is 0.9 s after `same` but that one
+    # is a duplicate, and 1.1 s after the kept a: kept, even with other keys' events in between.
+    later = _insert(db, t + timedelta(milliseconds=1100), actor="usr_004", props='{"path": "/pricing", "title": "P"}')
+    res = deduplicate(database_url, day, day + timedelta(days=1))
+    assert res.marked == 1
+    assert _dup(db, same)["of"] == a
+    for eid in (a, other_props, other_source, later):
+        assert _dup(db, eid) is None
 
 
 def test_order_is_occurred_at_not_arrival(db, database_url, day):

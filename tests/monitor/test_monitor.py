@@ -79,7 +79,7 @@ def test_dedup_rate_alerts_once_then_resolves(client, mon_settings, redis_client
 
 def test_cooldown_reminds_after_it_expires(client, mon_settings, redis_client, db):
     s, posts = mon_settings
-    events = [_event(100 + i, source="ios") for i in range(20)]
+    events = [_event(100 + i, source="mobile") for i in range(20)]
     client.post("/v1/track/batch", json={"events": events})
     client.post("/v1/track/batch", json={"events": events[:10]})
     now = datetime.now(UTC)
@@ -97,12 +97,12 @@ def test_cooldown_reminds_after_it_expires(client, mon_settings, redis_client, d
     # Same counters seen 61 min later (still firing): a reminder, same row.
     s_short = s.with_overrides(monitor_window_minutes=120)
     out = monitor(s.database_url, redis_client, s_short, now + timedelta(minutes=61), run_id="mon-run-2", log_url=log)
-    assert "monitor.collector_dedup_rate:ios" in out["alerts"]["reminded"]
+    assert "monitor.collector_dedup_rate:mobile" in out["alerts"]["reminded"]
     sent = _hooks(posts, "monitor.collector_dedup_rate")
     assert len(sent) == 2 and "still firing" in sent[1]["title"] and sent[1]["run_id"] == "mon-run-2"
     count, sends, title, message, run_id = db.execute(
         "SELECT count(*) OVER (), send_count, title, message, run_id FROM analytics.alerts "
-        "WHERE alert_key = 'monitor.collector_dedup_rate:ios' AND state = 'firing'"
+        "WHERE alert_key = 'monitor.collector_dedup_rate:mobile' AND state = 'firing'"
     ).fetchone()
     assert (count, sends, run_id) == (1, 2, "mon-run-2")
     # The row's title and message are the reminder's, together: they never disagree.

@@ -18,6 +18,7 @@ from analytics.collect.events import (
     EventRejected,
     FieldError,
     Rules,
+    canonical_json,
     fingerprint,
     iso_utc,
     new_event_id,
@@ -25,7 +26,7 @@ from analytics.collect.events import (
     parse_event,
 )
 from analytics.collect.refs import RefCache
-from analytics.collect.registry import EVENT_TYPES
+from analytics.collect.registry import EVENT_TYPES, SOURCES
 from analytics.collect.stream import Item, Misses, Outcome, Rejection, StreamWriter
 from analytics.config import Settings
 
@@ -60,6 +61,8 @@ def rules_from(settings: Settings) -> Rules:
         max_age=timedelta(days=settings.max_event_age_days),
         max_future=timedelta(seconds=settings.max_future_skew_seconds),
         backfill_sources=settings.backfill_sources,
+        sources=frozenset((*SOURCES, *settings.extra_sources)),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
     )
 
 
@@ -151,6 +154,7 @@ class Ingestor:
             raise EventRejected("schema", [FieldError("body", "max_depth", "nested too deeply")]) from None
         record["id"] = new_event_id()
         record["received_at"] = received_at_iso or iso_utc(received_at)
+        record["props_json"] = canonical_json(record["props"])  # once: for the fingerprint and the COPY line
         record["fingerprint"] = fingerprint(record)
         return record
 

@@ -45,7 +45,7 @@ class Item:
     """A validated event ready to append; actor_ref / entity_ref name ids to check against the known-id sets."""
 
     id: str
-    fingerprint: str
+    fingerprint: str | None  # None: never fingerprint-deduplicated (no actor, no session)
     source: str
     idempotency_key: str | None
     record: bytes | str  # the event's COPY line (analytics.collect.copyrow.encode_line)
@@ -72,13 +72,11 @@ class StreamWriter:
         *,
         fp_ttl: int = 60,
         idem_ttl: int = 3600,
-        rejected_maxlen: int = 0,
     ):
         self.client = client
         self.keys = keys
         self.fp_ttl = fp_ttl
         self.idem_ttl = idem_ttl
-        self.rejected_maxlen = rejected_maxlen
         self._script = _Script(client, _ACCEPT_LUA)
         self._group = GroupCommit(self._execute)
         self.script_calls = 0  # how many script calls carried this writer's appends (grouped ones count once)
@@ -124,7 +122,6 @@ class StreamWriter:
                 self.idem_ttl,
                 STATS_TTL_SECONDS,
                 sum(len(c.rejections) for c in calls),
-                self.rejected_maxlen,
             ]
             for c in calls:
                 for r in c.rejections:
@@ -142,7 +139,7 @@ class StreamWriter:
             for c in calls:
                 for item in c.items:
                     keys += (
-                        fp_key(item.fingerprint),
+                        fp_key(item.fingerprint) if item.fingerprint else "",
                         idem_key(item.source, item.idempotency_key) if item.idempotency_key else "",
                     )
                     kind = REF_KIND_INDEX[item.entity_kind] if item.entity_ref and item.entity_kind else 0

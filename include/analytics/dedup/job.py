@@ -1,7 +1,8 @@
 """Nightly deduplication: mark (never delete) events repeated within a second, set-based in PostgreSQL.
 
-Rule: events with the same event_type, actor_id, session_id and entity_id (NULL equals NULL; events
-with neither actor nor session are never collapsed), ordered by (occurred_at, id). An event whose
+Rule: events with the same event_type, actor_id, session_id, entity_id, source and props (compared as
+jsonb, so key order does not matter; NULL equals NULL; events with neither actor nor session are never
+collapsed) — the collector's fingerprint fields — ordered by (occurred_at, id). An event whose
 occurred_at lies within `window` after the latest *kept* event before it is a duplicate of that
 event; duplicates never anchor others (chain a, a+0.8 s, a+1.6 s → the middle one only). The mark is
 `props_json._duplicate = {of, rule, foundAt}`; marks are never changed, so a re-run marks nothing new.
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def rule_name(window_ms: int) -> str:
-    return f"same-type-actor-session-entity-within-{window_ms}ms-of-kept"
+    return f"same-type-actor-session-entity-source-props-within-{window_ms}ms-of-kept"
 
 
 @dataclass(frozen=True)
