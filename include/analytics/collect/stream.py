@@ -84,13 +84,12 @@ class StreamWriter:
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter:
-        """The writer the settings describe (keys, dedupe windows, rejected-stream cap)."""
+        """The writer the settings describe (keys, dedupe windows)."""
         return cls(
             client,
             Keys(settings.key_prefix, settings.stream_key),
             fp_ttl=settings.fingerprint_ttl_seconds,
             idem_ttl=settings.idempotency_ttl_seconds,
-            rejected_maxlen=settings.rejected_stream_maxlen,
         )
 
     def append(
