@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from analytics.collect.keys import STATS_TTL_SECONDS, stat_field, stats_bucket
 from analytics.collect.refs import RefsUnavailable
+from analytics.envelope import code_for, envelope_body
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,6 @@ class ApiError(Exception):
         self.refused = refused or code in REFUSAL_CODES
 
 
-def envelope_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if errors:
-        body["errors"] = errors
-    return body
-
-
 def envelope(
     status: int,
     code: str,
@@ -76,18 +70,6 @@ def json_response(body: Any, status: int) -> Response:
         response.status_code = status
         return response
     return current_app.response_class(data, status=status, mimetype="application/json")
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-}
 
 
 def count_refusal(code: str) -> None:
@@ -139,7 +121,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        code = _HTTP_CODES.get(status, "http_error")
+        code = code_for(status)
         if code in REFUSAL_CODES:
             count_refusal(code)
         return envelope(status, code, exc.description or exc.name)
