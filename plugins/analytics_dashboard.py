@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ConnectionInvalid, _connection_invalid)
+    app.add_exception_handler(Exception, _unexpected)
     return app
 
 
@@ -146,6 +147,11 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
 
 async def _connection_invalid(request: Request, exc: ConnectionInvalid) -> JSONResponse:
     return error_response(503, "connection_invalid", str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the exception itself; the caller gets the envelope, not the internals.
+    return error_response(500, "internal_error", "internal error")
 
 
 async def page(request: Request) -> Response:

@@ -254,6 +254,11 @@ def test_page_and_data_require_credentials(plugin_module, settings):
     assert bad.status_code == 400 and bad.json()["code"] == "bad_request"
     assert [e["field"] for e in bad.json()["errors"]] == ["hours"]
     assert client.get("/api/nothing", headers=ADMIN).json() == {"code": "not_found", "message": "Not Found"}
+    broken = TestClient(
+        plugin_module.create_app(settings.with_overrides(redis_url="nonsense")), raise_server_exceptions=False
+    )
+    crash = broken.get("/api/overview", headers=ADMIN)
+    assert crash.status_code == 500 and crash.json() == {"code": "internal_error", "message": "internal error"}
     assert client.get("/", follow_redirects=False).status_code in (401, 307)
     page = client.get("/", headers=ADMIN)
     assert page.status_code == 200 and "static/dashboard.js" in page.text
