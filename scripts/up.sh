@@ -122,7 +122,7 @@ wait_http "$COLLECTOR_URL/healthz" "the collector" 30
 # Redis durability, as the collector's /readyz reports it: an accepted event lives only in Redis until it is loaded.
 readyz="$(curl -sS "$COLLECTOR_URL/readyz" 2>/dev/null || true)"
 "$PY" - "$readyz" <<'PYEOF' || true
-import json, sys
+import json, os, sys
 try:
     body = json.loads(sys.argv[1])
 except ValueError:
@@ -136,8 +136,9 @@ else:
     print("\033[33mWARNING: Redis is NOT durable. What you risk:")
     for risk in r.get("risks", []):
         print(f"  - {risk}")
-    print("  Fix: redis-cli CONFIG SET appendonly yes; redis-cli CONFIG SET maxmemory-policy noeviction;"
-          " redis-cli CONFIG REWRITE (or the same in redis.conf)\033[0m")
+    cli = f'redis-cli -u "{os.environ["REDIS_URL"]}"'
+    print(f"  Fix: {cli} CONFIG SET appendonly yes; {cli} CONFIG SET maxmemory-policy noeviction;"
+          f" {cli} CONFIG REWRITE (or the same in redis.conf)\033[0m")
 PYEOF
 
 wait_http "$AIRFLOW_URL/api/v2/monitor/health" "Airflow" 240

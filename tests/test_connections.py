@@ -50,7 +50,7 @@ def test_a_defined_but_broken_connection_fails_the_tasks_naming_it(settings, mon
         with pytest.raises(ConnectionInvalid) as caught:
             task(run_id="manual__broken-connection")
         message = str(caught.value)
-        assert f"Airflow connection {conn_id!r} is defined but unusable" in message
+        assert f"Airflow connection {conn_id!r} is unusable" in message
         assert problem in message
         assert "not falling back" in message
         assert "s3cret" not in message  # a credential in the broken value is never echoed
@@ -81,3 +81,23 @@ def test_a_defined_connection_wins_and_says_so(settings, monkeypatch, caplog):
     assert (rd.source, rd.fallback) == ("connection analytics_redis", False)
     assert conninfo_to_dict(pg.url)["dbname"] == conninfo_to_dict(settings.database_url)["dbname"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "analytics.connections"]
+
+
+def test_a_lookup_that_raises_fails_the_task_naming_the_connection(settings):
+    """A secrets backend that refuses (here: denies every lookup) is not "not defined": no fallback. In a fresh
+    process, since Airflow loads its secrets backends once per process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {"AIRFLOW__SECRETS__BACKEND": "tests.helpers.denying_secrets_backend.DenyingBackend"}
+    code = "from analytics.load.tasks import load_events; load_events(run_id='manual__denied')"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert (
+        "ConnectionInvalid: Airflow connection 'analytics_redis' is unusable: the lookup failed "
+        "(AirflowSecretsBackendAccessDenied: policy denies analytics_redis)" in proc.stderr
+    ), proc.stderr[-2000:]

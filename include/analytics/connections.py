@@ -30,7 +30,7 @@ class ConnectionInvalid(RuntimeError):
     def __init__(self, conn_id: str, problem: str):
         env = "AIRFLOW_CONN_" + conn_id.upper()
         super().__init__(
-            f"Airflow connection {conn_id!r} is defined but unusable: {problem}. Fix it (`airflow connections get "
+            f"Airflow connection {conn_id!r} is unusable: {problem}. Fix it (`airflow connections get "
             f"{conn_id}`, or {env}) or delete it to use {_ENV_NAMES[conn_id]}; not falling back, so the DAGs never "
             "read a different store than the one configured"
         )
