@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -32,15 +30,10 @@ from analytics.db import drop_database, ensure_database  # noqa: E402
 from analytics.migrate import migrate  # noqa: E402
 from analytics.seed import seed  # noqa: E402
 from analytics_client import Client  # noqa: E402
+from tests.helpers.gunicorn_collector import gunicorn_collector  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 REPEATS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _event(run: str, i: int) -> dict:
@@ -53,17 +46,6 @@ def _event(run: str, i: int) -> dict:
         "sessionId": f"{run}-{i}",
         "props": {"viewDurationMs": i % 5000},
     }
-
-
-def _wait_ready(url: str) -> None:
-    for _ in range(150):
-        try:
-            if requests.get(url + "/healthz", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("collector did not start")
 
 
 def baseline(url: str, run: str) -> float:
@@ -126,55 +108,47 @@ def main() -> None:
     ensure_database(db_url)
     migrate(db_url)
     seed(db_url)
-    port = _free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": db_url,
         "ANALYTICS_KEY_PREFIX": prefix,
         "ANALYTICS_STREAM_KEY": f"{prefix}:events",
         "ANALYTICS_WRITE_KEYS": "",
     }
-    # cwd outside the repo: gunicorn would otherwise pick up the production gunicorn.conf.py.
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "ingest_api.wsgi:app"],
-        cwd="/tmp",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     r = redis.Redis.from_url(base.redis_url)
     try:
-        _wait_ready(url)
-        baseline(url, "warm")  # fills the reference cache and warms both workers
-        runs: dict[str, list[float]] = {name: [] for name in ("baseline", "client", "segment", "rudder")}
-        enqueue: list[float] = []
-        for rep in range(REPEATS):  # interleaved, so a noisy neighbour hits every method alike
-            runs["baseline"].append(baseline(url, f"b{rep}"))
-            elapsed, t_enqueue = client(url, f"c{rep}")
-            runs["client"].append(elapsed)
-            enqueue.append(t_enqueue)
-            runs["segment"].append(sdk(url, f"s{rep}", "segment"))
-            runs["rudder"].append(sdk(url, f"r{rep}", "rudder"))
-        stored = r.xlen(f"{prefix}:events")
-        assert stored == (1 + 4 * REPEATS) * N, f"stream holds {stored}, expected {(1 + 4 * REPEATS) * N}"
-        base = statistics.median(runs["baseline"])
-        print(f"N={N} events per method, median of {REPEATS}; collector: gunicorn -w 2; {os.cpu_count()} CPUs")
-        print(f"{'method':<10} {'seconds':>8} {'events/s':>9} {'vs baseline':>12}  {'range events/s':>16}")
-        for name, times in runs.items():
-            secs = statistics.median(times)
-            spread = f"{N / max(times):.0f}-{N / min(times):.0f}"
-            print(f"{name:<10} {secs:>8.2f} {N / secs:>9.0f} {base / secs:>11.2f}x  {spread:>16}")
-        print(
-            f"Client.track() caller-side cost: {statistics.median(enqueue) / N * 1e6:.0f} µs/event (validation + enqueue)"
-        )
+        # gunicorn's defaults, not the production gunicorn.conf.py, as when these figures were first taken.
+        with gunicorn_collector(env, with_conf=False, args=("-w", "2")) as (url, _):
+            measure(url, r, prefix)
     finally:
-        server.terminate()
-        server.wait(10)
         keys = list(r.scan_iter(match=f"{prefix}:*", count=1000))
         if keys:
             r.delete(*keys)
         drop_database(db_url)
+
+
+def measure(url: str, r: redis.Redis, prefix: str) -> None:
+    baseline(url, "warm")  # fills the reference cache and warms both workers
+    runs: dict[str, list[float]] = {name: [] for name in ("baseline", "client", "segment", "rudder")}
+    enqueue: list[float] = []
+    for rep in range(REPEATS):  # interleaved, so a noisy neighbour hits every method alike
+        runs["baseline"].append(baseline(url, f"b{rep}"))
+        elapsed, t_enqueue = client(url, f"c{rep}")
+        runs["client"].append(elapsed)
+        enqueue.append(t_enqueue)
+        runs["segment"].append(sdk(url, f"s{rep}", "segment"))
+        runs["rudder"].append(sdk(url, f"r{rep}", "rudder"))
+    stored = r.xlen(f"{prefix}:events")
+    assert stored == (1 + 4 * REPEATS) * N, f"stream holds {stored}, expected {(1 + 4 * REPEATS) * N}"
+    base = statistics.median(runs["baseline"])
+    print(f"N={N} events per method, median of {REPEATS}; collector: gunicorn -w 2; {os.cpu_count()} CPUs")
+    print(f"{'method':<10} {'seconds':>8} {'events/s':>9} {'vs baseline':>12}  {'range events/s':>16}")
+    for name, times in runs.items():
+        secs = statistics.median(times)
+        spread = f"{N / max(times):.0f}-{N / min(times):.0f}"
+        print(f"{name:<10} {secs:>8.2f} {N / secs:>9.0f} {base / secs:>11.2f}x  {spread:>16}")
+    print(
+        f"Client.track() caller-side cost: {statistics.median(enqueue) / N * 1e6:.0f} µs/event (validation + enqueue)"
+    )
 
 
 if __name__ == "__main__":

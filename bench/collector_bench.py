@@ -253,7 +253,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="offered requests/s for the latency run")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best round of each run counts")
     parser.add_argument("--write", help="rewrite this run's section of this markdown file")
-    parser.add_argument("--section", default="Collector", help="the section's title")
+    parser.add_argument(
+        "--section", default="Collector run: gevent, 2 workers", help='the section\'s title (a "Collector run" one)'
+    )
     parser.add_argument(
         "--shared-redis", action="store_true", help="use REDIS_URL instead of a private redis-server (AOF everysec)"
     )

@@ -12,6 +12,8 @@ from flask import Blueprint, current_app
 from analytics.airflow_api import AirflowApiError, trigger_dag_run
 from analytics.collect.stats import collector_summary, collector_timeseries, last_load, stream_health
 from analytics.config import Settings
+from analytics.db import connect
+from ingest_api.answers import answer
 from ingest_api.auth import require_admin
 from ingest_api.errors import ApiError
 
@@ -47,12 +49,12 @@ def stats():
         "lastLoad": None,
     }
     try:
-        with psycopg.connect(settings.database_url, connect_timeout=2, autocommit=True) as conn:
+        with connect(settings.database_url, autocommit=True, connect_timeout=2) as conn:
             row = last_load(conn)
         body["lastLoad"] = {k: _json(v) for k, v in row.items()} if row else None
     except psycopg.Error as exc:
         body["lastLoadError"] = f"postgres unavailable: {type(exc).__name__}"
-    return body
+    return answer(body)
 
 
 @bp.post("/flush")
@@ -64,4 +66,4 @@ def flush():
         if not settings.airflow_username:
             raise ApiError(503, "not_configured", str(exc)) from None
         raise ApiError(502, "airflow_error", f"could not trigger events_load: {exc}") from None
-    return {"status": "triggered", **run}, 202
+    return answer({"status": "triggered", **run}, 202)

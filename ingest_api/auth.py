@@ -12,10 +12,11 @@ from ingest_api.errors import ApiError
 
 
 def token_from(authorization: str) -> str | None:
-    """The token of an Authorization header: a Bearer token, or the user of Basic auth."""
+    """The token of an Authorization header: a Bearer token, or the user of Basic auth (colon optional)."""
     scheme, _, value = authorization.partition(" ")
+    value = value.strip()
     if scheme.lower() == "bearer" and value:
-        return value.strip()
+        return value
     if scheme.lower() == "basic" and value:
         try:
             return base64.b64decode(value, validate=True).decode().partition(":")[0] or None
@@ -28,9 +29,14 @@ def _given_token() -> str | None:
     return token_from(request.headers.get("Authorization", ""))
 
 
-def given_write_key(x_write_key: str | None, authorization: str) -> str | None:
-    """X-Write-Key, else the Authorization header's token."""
-    return x_write_key or token_from(authorization)
+def given_write_key(x_write_key: str | None, authorization: str, body_key: object = None) -> str | None:
+    """The one write-key parser (native, Segment and the fast path): the body's `writeKey` (Segment SDKs send it
+    there), else X-Write-Key, else the Authorization header's token (Bearer, or Basic with the key as user)."""
+    if isinstance(body_key, str) and body_key:
+        return body_key
+    if x_write_key:
+        return x_write_key.strip()
+    return token_from(authorization)
 
 
 def matches(given: str, allowed: tuple[str, ...]) -> bool:
@@ -40,14 +46,15 @@ def matches(given: str, allowed: tuple[str, ...]) -> bool:
     return ok
 
 
-def require_write_key() -> None:
-    """ANALYTICS_WRITE_KEYS unset = open (local use); else X-Write-Key, Bearer or Basic user must match."""
+def require_write_key(body_key: object = None) -> None:
+    """ANALYTICS_WRITE_KEYS unset = open (local use); else the key `given_write_key` finds must match."""
     allowed = current_app.extensions["analytics.settings"].write_keys
     if not allowed:
         return
-    given = given_write_key(request.headers.get("X-Write-Key"), request.headers.get("Authorization", ""))
+    given = given_write_key(request.headers.get("X-Write-Key"), request.headers.get("Authorization", ""), body_key)
     if not given:
-        raise ApiError(401, "unauthorized", "missing write key (X-Write-Key, Bearer or Basic auth)")
+        msg = "missing write key (X-Write-Key, Bearer or Basic auth; /segment also reads the body's writeKey)"
+        raise ApiError(401, "unauthorized", msg)
     if not matches(given, allowed):
         raise ApiError(401, "unauthorized", "unknown write key")
 

@@ -1,7 +1,7 @@
 """The hot path: plain POST /v1/track and /v1/track/batch requests answered below Flask's request machinery.
 
 Under load, Flask's request context, request and response objects cost a single event ~170 µs of worker CPU out
-of ~500 (BENCHMARKS.md, "Collector: where a single event's time goes, and the fast path"). This WSGI layer,
+of ~500 (BENCHMARKS.md, "How we got here"; the decomposition runs in its git history). This WSGI layer,
 installed by the app factory around Flask's own `wsgi_app`, serves the plain case with the same validation
 (`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
 (tests/collect/test_collector_fast_path.py sends the same requests both ways and compares).
@@ -19,7 +19,6 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
 import redis
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
@@ -27,12 +26,12 @@ from werkzeug.http import HTTP_STATUS_CODES
 from analytics.collect.events import now_utc
 from analytics.collect.ingest import Ingestor
 from analytics.collect.refs import RefsUnavailable
+from ingest_api.answers import JSON_HEADER, encode
 from ingest_api.auth import given_write_key, matches
 from ingest_api.errors import ApiError, envelope_body, unavailable, unexpected
 from ingest_api.track import parse_json, peer_address, rejected
 
 _TRACK, _BATCH = "/v1/track", "/v1/track/batch"
-_JSON = ("Content-Type", "application/json")
 _STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 202, 400, 422, 500, 503)}  # as werkzeug
 
 
@@ -106,18 +105,15 @@ class FastPath:
         return bool(given) and matches(given, self.write_keys)
 
     def _json(self, start_response, status: int, body: Any) -> Iterable[bytes]:
-        """As ingest_api.errors.json_response: orjson, or Flask's provider for text orjson refuses."""
-        try:
-            data = orjson.dumps(body)
-        except orjson.JSONEncodeError:
-            data = self.app.json.response(body).get_data()
-        start_response(_STATUS[status], [_JSON, ("Content-Length", str(len(data)))])
+        """The bytes the views send (ingest_api.answers.encode, fast)."""
+        data = encode(self.app, body, fast=True)
+        start_response(_STATUS[status], [JSON_HEADER, ("Content-Length", str(len(data)))])
         return [data]
 
     def _error(self, start_response, error: ApiError) -> Iterable[bytes]:
-        """The envelope as ingest_api.errors.envelope sends it: Flask's JSON provider (jsonify's bytes)."""
-        data = self.app.json.response(envelope_body(error.code, error.message, error.errors)).get_data()
-        headers = [_JSON, ("Content-Length", str(len(data))), *(error.headers or {}).items()]
+        """The envelope as ingest_api.errors.envelope sends it."""
+        data = encode(self.app, envelope_body(error.code, error.message, error.errors))
+        headers = [JSON_HEADER, ("Content-Length", str(len(data))), *(error.headers or {}).items()]
         start_response(_STATUS[error.status], headers)
         return [data]
 

@@ -7,6 +7,7 @@ from typing import Any
 import redis
 from flask import Blueprint, current_app
 
+from ingest_api.answers import answer
 from ingest_api.errors import envelope
 
 bp = Blueprint("health", __name__)
@@ -21,7 +22,7 @@ EVICTS = (
 
 @bp.get("/healthz")
 def healthz():
-    return {"status": "ok"}
+    return answer({"status": "ok"})
 
 
 def durability(persistence: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
@@ -49,4 +50,4 @@ def readyz():
         return envelope(503, "not_ready", f"redis unavailable: {type(exc).__name__}", headers={"Retry-After": "1"})
     if kind not in (b"stream", b"none"):
         return envelope(503, "not_ready", f"{keys.stream} is a {kind.decode()}, not a stream")
-    return {"status": "ready", "redis": durability(persistence, memory)}
+    return answer({"status": "ready", "redis": durability(persistence, memory)})

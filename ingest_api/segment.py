@@ -7,9 +7,6 @@ map or does not validate is quarantined with its reason (stage "segment") and th
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import zlib
 from datetime import datetime
 from typing import Any
@@ -19,6 +16,8 @@ from flask import Blueprint, current_app, request
 from analytics.collect.events import now_utc
 from analytics.collect.ingest import Ingestor, Result
 from analytics.collect.segment_map import SegmentMapper, Unmapped, parse_pairs
+from ingest_api.answers import answer
+from ingest_api.auth import require_write_key
 from ingest_api.errors import ApiError
 from ingest_api.track import client_ip, parse_json
 
@@ -65,37 +64,6 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
     return out
 
 
-def write_key_of(body: dict[str, Any]) -> str | None:
-    """The write key from the body, HTTP Basic auth (user = key, colon optional) or X-Write-Key."""
-    if isinstance(body.get("writeKey"), str) and body["writeKey"]:
-        return body["writeKey"]
-    header = request.headers.get("X-Write-Key")
-    if header:
-        return header.strip()
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[0] or None
-    return None
-
-
-def _authorise(body: dict[str, Any]) -> None:
-    keys = current_app.extensions["analytics.settings"].write_keys
-    if not keys:
-        return
-    given = write_key_of(body)
-    if given is None:
-        raise ApiError(401, "unauthorized", "missing write key (body writeKey, Basic auth or X-Write-Key)")
-    ok = False
-    for key in keys:  # no early exit: timing does not tell which key came close
-        ok |= hmac.compare_digest(given.encode(), key.encode())
-    if not ok:
-        raise ApiError(401, "unauthorized", "unknown write key")
-
-
 def _quarantine(ingestor: Ingestor, items: list[tuple[Any, str, str]], received_at: datetime) -> None:
     """Keep messages that map to no event, with the reason, in the collector's rejected stream."""
     if items:
@@ -134,19 +102,19 @@ def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
 @bp.post("/batch")
 def batch():
     body = _body()
-    _authorise(body)
+    require_write_key(body.get("writeKey"))
     messages = body.get("batch")
     if not isinstance(messages, list):
         raise ApiError(400, "schema", 'body must be {"batch": [...]}', refused=True)
-    return _process(messages, body.get("sentAt")), 200
+    return answer(_process(messages, body.get("sentAt")))
 
 
 def _single(kind: str):
     body = _body()
-    _authorise(body)
+    require_write_key(body.get("writeKey"))
     message = {k: v for k, v in body.items() if k != "writeKey"}
     message["type"] = kind
-    return _process([message], body.get("sentAt")), 200
+    return answer(_process([message], body.get("sentAt")))
 
 
 @bp.post("/track")

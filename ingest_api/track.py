@@ -11,8 +11,9 @@ from flask import Blueprint, current_app, request
 from analytics.collect.events import now_utc
 from analytics.collect.ingest import Ingestor, Result
 from analytics.config import Settings
+from ingest_api.answers import answer
 from ingest_api.auth import require_write_key
-from ingest_api.errors import ApiError, json_response
+from ingest_api.errors import ApiError
 
 bp = Blueprint("track", __name__, url_prefix="/v1")
 
@@ -89,7 +90,7 @@ def track():
     (result,) = _ingest([_json_body()])
     if result.status == "rejected":
         raise rejected(result)
-    return json_response(result.as_dict(), 202 if result.status == "accepted" else 200)
+    return answer(result.as_dict(), 202 if result.status == "accepted" else 200, fast=True)
 
 
 @bp.post("/track/batch")
@@ -113,6 +114,6 @@ def track_batch():
             [{"field": "events", "rule": "max_items", "message": f"at most {limit} events"}],
         )
     if not raw["events"]:
-        return {"results": []}, 200
+        return answer({"results": []})
     results = _ingest(raw["events"])
-    return json_response({"results": [r.as_dict() for r in results]}, 200)
+    return answer({"results": [r.as_dict() for r in results]}, fast=True)

@@ -7,9 +7,20 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
-def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open a connection with UTC session time, so day boundaries mean UTC days."""
-    return psycopg.connect(dsn, autocommit=autocommit, options="-c TimeZone=UTC")
+def connect(
+    dsn: str,
+    *,
+    autocommit: bool = False,
+    connect_timeout: float | None = None,
+    statement_timeout_ms: int | None = None,
+) -> psycopg.Connection:
+    """Open a connection with UTC session time, so day boundaries mean UTC days; the timeouts for callers that
+    must answer quickly when PostgreSQL is down or slow (the collector, the dashboard)."""
+    options = "-c TimeZone=UTC"
+    if statement_timeout_ms is not None:
+        options += f" -c statement_timeout={int(statement_timeout_ms)}"
+    extra = {} if connect_timeout is None else {"connect_timeout": max(1, int(connect_timeout))}
+    return psycopg.connect(dsn, autocommit=autocommit, options=options, **extra)
 
 
 def ensure_database(dsn: str) -> bool:
@@ -17,7 +28,7 @@ def ensure_database(dsn: str) -> bool:
     params = conninfo_to_dict(dsn)
     name = params.get("dbname") or "analytics"
     admin = make_conninfo(dsn, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return False
@@ -28,5 +39,5 @@ def ensure_database(dsn: str) -> bool:
 def drop_database(dsn: str) -> None:
     params = conninfo_to_dict(dsn)
     admin = make_conninfo(dsn, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(params["dbname"])))

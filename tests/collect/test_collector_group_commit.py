@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import redis
 
 from analytics.collect.keys import Keys
 from analytics.collect.stream import Item, Misses, StreamWriter
-from tests.helpers.redis_server import RedisServer
+from tests.helpers.redis_server import RedisServer, wait_until
 
 
 @pytest.fixture
@@ -48,20 +47,6 @@ def _item(n: int, *, fp: str | None = None, actor: str | None = None) -> Item:
     )
 
 
-def _hold(server: RedisServer, seconds: float) -> threading.Thread:
-    """Keep Redis busy for `seconds` (DEBUG SLEEP on another connection) so the next call stays in flight."""
-    probe = redis.Redis.from_url(server.url)
-
-    def sleep():
-        probe.execute_command("DEBUG", "SLEEP", str(seconds))
-        probe.close()
-
-    t = threading.Thread(target=sleep)
-    t.start()
-    time.sleep(0.1)
-    return t
-
-
 def _start(fn, *args) -> tuple[threading.Thread, list]:
     out: list = []
 
@@ -76,16 +61,15 @@ def _start(fn, *args) -> tuple[threading.Thread, list]:
     return t, out
 
 
-def _run_grouped(server, writer, calls: list[list[Item]]) -> list:
-    """The first call goes in flight while Redis sleeps; the others arrive meanwhile and must share one call."""
-    sleeper = _hold(server, 0.6)
-    first, first_out = _start(writer.append, calls[0])
-    time.sleep(0.1)
-    rest = [_start(writer.append, items) for items in calls[1:]]
-    time.sleep(0.1)
+def _run_grouped(server: RedisServer, writer, calls: list[list[Item]]) -> list:
+    """The first call is held in flight in Redis; the others arrive meanwhile, wait, and must share one call."""
+    with server.writes_paused():
+        first, first_out = _start(writer.append, calls[0])
+        wait_until(lambda: server.held() == 1, "the first call to reach Redis")
+        rest = [_start(writer.append, items) for items in calls[1:]]
+        wait_until(lambda: writer._group.waiting == len(rest), "the other calls to wait behind it")
     for t, _ in [(first, first_out), *rest]:
         t.join(10)
-    sleeper.join(10)
     return [first_out[0], *(out[0] for _, out in rest)]
 
 
@@ -131,17 +115,17 @@ def test_a_reference_miss_fails_only_its_own_call(server, writer):
 def test_a_failed_call_raises_in_every_caller_it_carried_and_the_next_call_works(server, writer):
     client = redis.Redis.from_url(server.url, socket_timeout=0.3)
     impatient = StreamWriter(client, writer.keys)
-    sleeper = _hold(server, 1.0)
-    first, first_out = _start(impatient.append, [_item(0)])
-    time.sleep(0.1)
-    waiting = [_start(impatient.append, [_item(n)]) for n in (1, 2)]
-    for t, _ in [(first, first_out), *waiting]:
-        t.join(10)
+    with server.writes_paused():
+        first, first_out = _start(impatient.append, [_item(0)])
+        wait_until(lambda: server.held() == 1, "the first call to reach Redis")
+        waiting = [_start(impatient.append, [_item(n)]) for n in (1, 2)]
+        for t, _ in [(first, first_out), *waiting]:
+            t.join(10)
     assert isinstance(first_out[0], redis.TimeoutError)
-    # The two that waited went as one call, which timed out too: each of them raised, none hangs or half-answers.
+    # Those that waited went on in a call of their own, which timed out too: each of them raised, none hangs or
+    # half-answers.
     assert [type(out[0]) for _, out in waiting] == [redis.TimeoutError, redis.TimeoutError]
     assert impatient.script_calls == 0
-    sleeper.join(10)
 
     (after,) = impatient.append([_item(9)])  # a new connection: the timed-out one may still hold a late reply
     assert after.status == "accepted"
@@ -217,7 +201,7 @@ def test_a_killed_greenlet_leaves_no_group_or_connection_stuck(server, scenario)
     )
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        sleeper = _hold(server, 1.0)
+        sleeper = server.hold(1.0)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         out, err = proc.communicate(timeout=30)

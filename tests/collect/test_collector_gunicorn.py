@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 
-from tests.helpers.redis_server import RedisServer, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-EV = {
-    "eventType": "asset_viewed",
-    "source": "web",
-    "actorId": "usr_001",
-    "entityId": "ast_001",
-    "entityType": "asset",
-}
+from tests.collect.test_collector import ev
+from tests.helpers.gunicorn_collector import gunicorn_collector
+from tests.helpers.redis_server import RedisServer, wait_until
 
 
 def _post(base: str, event: dict) -> tuple[int, dict]:
@@ -41,62 +33,72 @@ def _post(base: str, event: dict) -> tuple[int, dict]:
 
 
 @contextlib.contextmanager
-def _gunicorn(settings, worker_class: str):
-    """gunicorn (gunicorn.conf.py, one worker of `worker_class`) on a private Redis; yields (base url, probe, proc)."""
-    server = RedisServer().start()
-    port = free_port()
+def _gunicorn(server: RedisServer, worker_class: str):
+    """gunicorn (gunicorn.conf.py, one worker of `worker_class`) on a private Redis, warmed up; yields (base url,
+    probe, process)."""
     env = {
-        **os.environ,
         "REDIS_URL": server.url,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_WORKER_CLASS": worker_class,
         "GUNICORN_THREADS": "4",
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "ANALYTICS_REDIS_TIMEOUT_SECONDS": "5",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "ingest_api.wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    probe = redis.Redis.from_url(server.url)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()[-2000:]
-                time.sleep(0.2)
-        assert _post(base, {**EV, "sessionId": "warm"})[0] == 202
+    with gunicorn_collector(env) as (base, proc), redis.Redis.from_url(server.url) as probe:
+        assert _post(base, ev(sessionId="warm"))[0] == 202
         yield base, probe, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        probe.close()
-        server.cleanup()
+
+
+def _worker_waits_with(master: subprocess.Popen, base: str, requests: int) -> bool:
+    """The one worker has accepted `requests` connections on `base` and used no CPU over 50 ms: each request it
+    took has reached the point where it waits."""
+    (worker,) = psutil.Process(master.pid).children()
+    port = int(base.rsplit(":", 1)[1])
+    accepted = [c for c in worker.net_connections(kind="tcp") if c.status == psutil.CONN_ESTABLISHED]
+    if sum(c.laddr.port == port for c in accepted) < requests:
+        return False
+    before = worker.cpu_times()
+    time.sleep(0.05)
+    return worker.cpu_times()[:2] == before[:2]
+
+
+def _listening(worker: psutil.Process) -> bool:
+    """The worker still holds its listening socket (it closes it once it has taken SIGTERM)."""
+    try:
+        return any(c.status == psutil.CONN_LISTEN for c in worker.net_connections(kind="tcp"))
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _sigterm_delivered(master: psutil.Process, worker: psutil.Process) -> bool:
+    """The master has closed its listener (its graceful stop signals the worker right after) and no SIGTERM is
+    pending in the worker any more: the worker's handler has it."""
+    if _listening(master):
+        return False
+    status = (Path("/proc") / str(worker.pid) / "status").read_text().splitlines()
+    pending = [int(line.split()[1], 16) for line in status if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return not any(mask & (1 << (signal.SIGTERM - 1)) for mask in pending)
+
+
+def _in_thread(fn) -> tuple[threading.Thread, list]:
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    return thread, out
 
 
 @pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
-def test_sigterm_finishes_in_flight_requests(settings, worker_class):
-    with _gunicorn(settings, worker_class) as (base, probe, proc):
-        # Hold Redis for 2 s so the next request is in flight when SIGTERM arrives.
-        sleeper = threading.Thread(target=lambda: probe.execute_command("DEBUG", "SLEEP", "2"))
-        sleeper.start()
-        time.sleep(0.2)
-        answer: list[tuple[int, dict]] = []
-        inflight = threading.Thread(target=lambda: answer.append(_post(base, {**EV, "sessionId": "in-flight"})))
-        inflight.start()
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
+def test_sigterm_finishes_in_flight_requests(settings, private_redis, worker_class):
+    with _gunicorn(private_redis, worker_class) as (base, probe, proc):
+        # The request's write is held in Redis while SIGTERM reaches the worker, and released only after.
+        with private_redis.writes_paused():
+            inflight, answer = _in_thread(lambda: _post(base, ev(sessionId="in-flight")))
+            wait_until(lambda: private_redis.held() == 1, "the request's write to reach Redis")
+            master = psutil.Process(proc.pid)
+            (worker,) = master.children()
+            proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: _sigterm_delivered(master, worker), "gunicorn to pass SIGTERM to the worker")
         inflight.join(timeout=15)
-        sleeper.join(timeout=15)
         assert proc.wait(timeout=20) == 0
         ((status, body),) = answer
         assert status == 202
@@ -104,25 +106,22 @@ def test_sigterm_finishes_in_flight_requests(settings, worker_class):
         assert body["id"] in ids
 
 
-def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings):
+def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings, private_redis):
     """Requests that arrive while the worker's Redis call is in flight share the next call; each still gets 202 with
     its own id, and every id is in the stream."""
-    with _gunicorn(settings, "gevent") as (base, probe, _):
+    with _gunicorn(private_redis, "gevent") as (base, probe, proc):
         calls_before = probe.info("commandstats")["cmdstat_evalsha"]["calls"]
-        sleeper = threading.Thread(target=lambda: probe.execute_command("DEBUG", "SLEEP", "1"))
-        sleeper.start()
-        time.sleep(0.2)
         answers: list[tuple[int, dict]] = []
-        posts = [
-            threading.Thread(target=lambda n=n: answers.append(_post(base, {**EV, "sessionId": f"grouped-{n}"})))
-            for n in range(12)
-        ]
-        for t in posts:
-            t.start()
-            time.sleep(0.02)
-        for t in posts:
+        with private_redis.writes_paused():
+            first, _ = _in_thread(lambda: answers.append(_post(base, ev(sessionId="grouped-0"))))
+            wait_until(lambda: private_redis.held() == 1, "the first request's call to reach Redis")
+            posts = [
+                _in_thread(lambda n=n: answers.append(_post(base, ev(sessionId=f"grouped-{n}"))))[0]
+                for n in range(1, 12)
+            ]
+            wait_until(lambda: _worker_waits_with(proc, base, 12), "the other requests to wait behind the first")
+        for t in [first, *posts]:
             t.join(timeout=15)
-        sleeper.join(timeout=15)
 
         assert sorted(status for status, _ in answers) == [202] * 12
         ids = {body["id"] for _, body in answers}

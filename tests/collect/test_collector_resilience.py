@@ -4,7 +4,6 @@ Postgres unreachable → references already known still pass, unknown ones get 5
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,17 +12,10 @@ import redis
 
 from analytics.collect.copyrow import entry_record
 from analytics.collect.keys import Keys
+from tests.collect.test_collector import ev
 
-EV = {
-    "eventType": "asset_viewed",
-    "source": "web",
-    "actorId": "usr_001",
-    "entityId": "ast_001",
-    "entityType": "asset",
-    "sessionId": "res",
-    # Explicit: a resend then has the same fingerprint whatever second the server receives it in.
-    "occurredAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
-}
+# Explicit occurredAt: a resend then has the same fingerprint whatever second the server receives it in.
+EV = ev(sessionId="res", occurredAt=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())
 
 
 @pytest.fixture
@@ -70,14 +62,11 @@ def test_slow_redis_503_and_a_retry_is_answered_consistently(app_on_private_redi
     c = app_on_private_redis.test_client()
     probe = redis.Redis.from_url(private_redis.url)
     c.post("/v1/track", json={**EV, "sessionId": "warm"})  # load the script and the known-id sets
-    blocker = threading.Thread(target=lambda: probe.execute_command("DEBUG", "SLEEP", "1.5"))
-    blocker.start()
-    time.sleep(0.1)
-    # A client that retries sends an idempotency key (or occurredAt), so a retry can be recognised.
-    slow = c.post("/v1/track", json={**EV, "sessionId": "slow", "idempotencyKey": "slow-1"})
-    blocker.join()
+    with private_redis.writes_paused():  # the write is held past the collector's 0.3 s timeout
+        # A client that retries sends an idempotency key (or occurredAt), so a retry can be recognised.
+        slow = c.post("/v1/track", json={**EV, "sessionId": "slow", "idempotencyKey": "slow-1"})
     assert slow.status_code == 503
-    # The timed-out call may still have run once Redis woke up: a retry then answers with that same event.
+    # The timed-out call may still have run once Redis went on: a retry then answers with that same event.
     retry = c.post("/v1/track", json={**EV, "sessionId": "slow", "idempotencyKey": "slow-1"})
     assert retry.status_code in (200, 202)
     slow_ids = [

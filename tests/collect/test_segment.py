@@ -147,6 +147,29 @@ def test_write_key_from_body_basic_auth_or_header(keyed_client, redis_client, se
     assert post(headers={"Authorization": "Basic !!!"}).status_code == 401
 
 
+_BASIC = "Basic " + base64.b64encode(b"wk_live:").decode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Authorization": "Bearer wk_live"}, 200),
+        ({"Authorization": _BASIC}, 200),
+        ({"X-Write-Key": "wk_live"}, 200),
+        ({"Authorization": "Bearer nope"}, 401),
+        ({"Authorization": "Token wk_live"}, 401),
+    ],
+)
+@pytest.mark.parametrize("path", ["/segment/v1/batch", "/segment/v1/track", "/v1/track/batch"])
+def test_native_and_segment_endpoints_take_the_same_write_key_forms(keyed_client, path, headers, status):
+    """One parser: a Bearer write key (what our own client and curl users send) works on /segment too."""
+    body = {"events": []} if path.startswith("/v1") else {"batch": []}
+    if path == "/segment/v1/track":
+        body = _track(message_id="bearer-1")
+    resp = keyed_client.post(path, json=body, headers=headers)
+    assert resp.status_code == status, resp.get_json()
+
+
 def test_gzip_is_inflated_and_a_bomb_refused(client, settings, redis_client):
     body = json.dumps({"batch": [_track(message_id="g-1")]}).encode()
     ok = client.post(

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,13 @@ class Gate:
         environ["wsgi.input"] = io.BytesIO(raw)
         with self.lock:
             self.requests.append(
-                {"path": environ["PATH_INFO"], "raw": raw, "headers": _headers(environ), "body": _decode(environ, raw)}
+                {
+                    "path": environ["PATH_INFO"],
+                    "raw": raw,
+                    "headers": _headers(environ),
+                    "body": _decode(environ, raw),
+                    "at": time.monotonic(),  # arrival, for lower bounds ("not before the interval"), never upper
+                }
             )
             fail, lose, status = self.fail_next > 0, self.fail_next <= 0 and self.lose_next > 0, self.status_once
             self.fail_next -= fail

@@ -1,4 +1,4 @@
-"""A throwaway redis-server on a free port, for tests that stop and restart Redis."""
+"""A throwaway redis-server on a free port, for tests that stop, restart, hold or pause Redis."""
 
 from __future__ import annotations
 
@@ -6,11 +6,26 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    """Poll until `condition()` holds: tests wait for an order of events, not for a number of seconds (the timeout
+    only stops a broken test from hanging)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what}")
+        time.sleep(0.01)
 
 
 def free_port() -> int:
@@ -54,6 +69,50 @@ class RedisServer:
                 time.sleep(0.05)
         client.close()
         return self
+
+    def hold(self, seconds: float) -> threading.Thread:
+        """Make this Redis unresponsive for `seconds` (DEBUG SLEEP, from a thread the caller joins). Returns once the
+        sleep has begun, i.e. once a PING goes unanswered."""
+        sleeper = redis.Redis(port=self.port)
+        sent = threading.Event()
+
+        def sleep() -> None:
+            sent.set()
+            sleeper.execute_command("DEBUG", "SLEEP", str(seconds))
+            sleeper.close()
+
+        thread = threading.Thread(target=sleep)
+        thread.start()
+        sent.wait(10)
+        probe = redis.Redis(port=self.port, socket_timeout=0.05, retry=Retry(NoBackoff(), 0))  # one try per PING
+
+        def asleep() -> bool:
+            try:
+                probe.ping()
+            except redis.TimeoutError:
+                return True
+            return False
+
+        wait_until(asleep, "redis to start its DEBUG SLEEP")
+        probe.close()
+        return thread
+
+    @contextmanager
+    def writes_paused(self) -> Iterator[None]:
+        """Hold every write and script call sent to this Redis until the block exits (CLIENT PAUSE WRITE, then
+        UNPAUSE): a call made inside is provably in flight, for as long as the test needs."""
+        control = redis.Redis(port=self.port)
+        control.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        try:
+            yield
+        finally:
+            control.execute_command("CLIENT", "UNPAUSE")
+            control.close()
+
+    def held(self, command: str = "evalsha") -> int:
+        """How many clients wait in `command` (held by writes_paused, or blocked)."""
+        with redis.Redis(port=self.port) as probe:
+            return sum(c["cmd"] == command and "b" in c["flags"] for c in probe.client_list())
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -293,16 +293,40 @@ def test_trimming_never_removes_an_entry_some_group_still_needs(settings, redis_
 
 
 def test_follow_mode_loads_events_that_arrive_during_the_run(settings, redis_client, db):
+    """An event added only once the run is blocked waiting on the empty stream is loaded by that same run; the
+    run then ends at follow_s, not at its (far longer) time budget."""
     import threading
-    import time
+    import uuid
 
+    name = f"follow-{uuid.uuid4().hex[:8]}"
+    loader_client = redis.Redis.from_url(settings.redis_url, client_name=name)
     rec = make_record(7)
-    timer = threading.Timer(0.5, lambda: add(redis_client, settings, [rec]))
-    timer.start()
-    t0 = time.monotonic()
-    stats = load(settings, redis_client, follow_s=1.5, time_budget_s=5.0, block_ms=200)
-    timer.join()
-    assert 1.4 < time.monotonic() - t0 < 4.5
+    added, done = threading.Event(), threading.Event()
+
+    def add_once_the_loader_waits() -> None:
+        while not done.is_set():
+            if any(
+                c["name"] == name and c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in redis_client.client_list()
+            ):
+                add(redis_client, settings, [rec])
+                added.set()
+                return
+            time.sleep(0.01)
+
+    adder = threading.Thread(target=add_once_the_loader_waits)
+    adder.start()
+    out: list = []
+    runner = threading.Thread(
+        target=lambda: out.append(load(settings, loader_client, follow_s=1.5, time_budget_s=120.0, block_ms=200))
+    )
+    runner.start()
+    runner.join(60)  # a guard against hanging, not a measurement: the run follows for 1.5 s of its 120 s budget
+    done.set()
+    adder.join()
+    loader_client.close()
+    assert not runner.is_alive(), "the run followed to its time budget, not to follow_s"
+    assert added.is_set()  # the event came while the run was waiting for new ones
+    (stats,) = out
     assert stats.inserted == 1 and stored(db, [rec["id"]]) == [rec["id"]]
 
 

@@ -59,6 +59,11 @@ class GroupCommit:
         self._queue: list[Call] = []
         self._cooperative = _gevent_patched()
 
+    @property
+    def waiting(self) -> int:
+        """How many calls wait for the one in flight (for tests and diagnostics)."""
+        return len(self._queue)
+
     def run(self, call: Call) -> list[Outcome] | Misses:
         with self._lock:
             if self._busy:

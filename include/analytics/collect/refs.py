@@ -15,6 +15,7 @@ import psycopg
 import redis
 
 from analytics.collect.keys import REF_KINDS, Keys
+from analytics.db import connect
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,11 @@ class RefCache:
             for attempt in (1, 2):
                 try:
                     if self._conn is None or self._conn.closed:
-                        self._conn = psycopg.connect(
+                        self._conn = connect(
                             self.dsn,
                             autocommit=True,
-                            connect_timeout=max(1, int(self.timeout_seconds)),
-                            options=f"-c statement_timeout={int(self.timeout_seconds * 1000)}",
+                            connect_timeout=self.timeout_seconds,
+                            statement_timeout_ms=int(self.timeout_seconds * 1000),
                         )
                     return self._conn.execute(query, params).fetchall()
                 except psycopg.OperationalError as exc:

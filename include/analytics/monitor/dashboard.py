@@ -19,6 +19,7 @@ import redis
 from analytics.collect import stats
 from analytics.collect.keys import Keys
 from analytics.config import Settings
+from analytics.db import connect
 from analytics.monitor import checks
 from analytics.sql import load_sql
 
@@ -54,7 +55,7 @@ def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None)
     }
     try:
         # A short connect timeout: a dead database must show as such, not hang the page.
-        conn = psycopg.connect(settings.database_url, autocommit=True, connect_timeout=3, options="-c TimeZone=UTC")
+        conn = connect(settings.database_url, autocommit=True, connect_timeout=3)
     except psycopg.Error as exc:
         failed = _failure(exc)
         out.update({name: failed for name in pg_sections})
