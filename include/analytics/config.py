@@ -129,6 +129,10 @@ class Settings:
     refs_ttl_seconds: int = 86_400
     refs_timeout_seconds: float = 2.0
     airflow_timeout_seconds: float = 10.0
+    # The Airflow connections as the environment defines them (AIRFLOW_CONN_ANALYTICS_*): Airflow reports an
+    # unparseable one as "not defined", analytics.connections needs to tell the two apart.
+    airflow_conn_postgres: str | None = field(default=None, repr=False)
+    airflow_conn_redis: str | None = field(default=None, repr=False)
     gunicorn_bind: str = "127.0.0.1:8000"
     gunicorn_workers: int = 2
     gunicorn_worker_class: str = "gevent"  # gevent | gthread | sync
@@ -171,6 +175,8 @@ class Settings:
             airflow_api_url=(env.get("AIRFLOW_API_URL") or "http://127.0.0.1:8080").rstrip("/"),
             airflow_username=env.get("AIRFLOW_API_USERNAME") or None,
             airflow_password=env.get("AIRFLOW_API_PASSWORD") or None,
+            airflow_conn_postgres=env.get("AIRFLOW_CONN_ANALYTICS_POSTGRES") or None,
+            airflow_conn_redis=env.get("AIRFLOW_CONN_ANALYTICS_REDIS") or None,
             alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
