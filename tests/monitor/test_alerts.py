@@ -92,6 +92,20 @@ def smtp_receiver():
     controller.stop()
 
 
+def _run_failing_dag(tmp_path):
+    """Run FAILING_DAG (two tries) with dag.test(); returns the run."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    (tmp_path / "failing_dag.py").write_text(FAILING_DAG)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    # dag.test() needs the DAG serialized in a bundle; this test DAG lives outside dags/ on purpose.
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
+    return bag.get_dag("alerts_test_failing").test()
+
+
 def test_failing_task_alerts_once_after_last_retry(
     tmp_path, airflow_db, settings, db, http_receiver, smtp_receiver, monkeypatch
 ):
@@ -105,16 +119,7 @@ def test_failing_task_alerts_once_after_last_retry(
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test/")
     monkeypatch.setenv("ALERT_TIMEOUT_SECONDS", "2")
 
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    (tmp_path / "failing_dag.py").write_text(FAILING_DAG)
-    bag = DagBag(dag_folder=str(tmp_path))
-    assert bag.import_errors == {}
-    # dag.test() needs the DAG serialized in a bundle; this test DAG lives outside dags/ on purpose.
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
-    run = bag.get_dag("alerts_test_failing").test()
+    run = _run_failing_dag(tmp_path)
     assert run.state == "failed"
 
     # Exactly one alert per channel, after the second (last) try; the dead Slack hook hid nothing.
@@ -149,6 +154,17 @@ def test_failing_task_alerts_once_after_last_retry(
     assert (kind, task_id) == ("task_failed", "explode")
     assert channels["webhook"] == "sent" and channels["email"] == "sent"
     assert channels["slack"].startswith("failed:")
+
+
+def test_a_broken_analytics_postgres_connection_still_pages(tmp_path, airflow_db, settings, http_receiver, monkeypatch):
+    """The alerts table is out of reach (the connection does not parse): the channels are still told."""
+    base, posts = http_receiver
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{base}/hook")
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", '{"conn_type": "postgres", "host": ')
+    run = _run_failing_dag(tmp_path)
+    assert run.state == "failed"
+    assert [p for p, _ in posts] == ["/hook"]
+    assert "disk on fire" in posts[0][1]["text"]
 
 
 def test_every_channel_down_still_logged_and_recorded(settings, db, monkeypatch, caplog):

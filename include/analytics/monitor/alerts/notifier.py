@@ -118,7 +118,12 @@ class FailureNotifier(BaseNotifier):
             from analytics.monitor.alerts.dispatch import deliver
 
             alert = failure_alert(context)
-            deliver(alert, get_settings(), postgres_dsn(), datetime.now(UTC))
+            try:
+                dsn = postgres_dsn()
+            except Exception as exc:  # a broken analytics_postgres must not silence the page: channels first
+                log.exception("failure notifier cannot reach analytics.alerts; sending to the channels only")
+                dsn = exc
+            deliver(alert, get_settings(), dsn, datetime.now(UTC))
         except Exception:  # the callback must never fail the task's teardown; the log still has it
             log.exception("failure notifier could not build or deliver the alert")
 
