@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/opt/analytics:/opt/analytics/include \
+    PYTHONPATH=/opt/analytics:/opt/analytics/include:/opt/analytics/clients/python/src \
     AIRFLOW_HOME=/opt/airflow
 WORKDIR /opt/analytics
 
@@ -14,6 +14,7 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir uv==0.13.9 && uv pip install --system --no-cache -r requirements.txt
 
 COPY include ./include
+COPY clients/python/src ./clients/python/src
 COPY ingest_api ./ingest_api
 COPY dags ./dags
 COPY plugins ./plugins

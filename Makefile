@@ -17,8 +17,9 @@ test:  ## install what is missing, then run ruff and the full test suite against
 faults:  ## the fault suite: kills, outages, poison and bad requests against a private stack (a few minutes)
 	@bash scripts/faults.sh
 
-lint:  ## ruff check and format check
+lint:  ## ruff check and format check; the client (clients/python) checked as Python 3.9 code
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/vermin -q -t=3.9- --violations --no-tips clients/python/src
 
 lock:  ## re-pin requirements.txt / requirements-dev.txt from the .in files
 	@.venv/bin/uv pip compile -q --python-version 3.11 requirements.in -o requirements.txt

@@ -3,7 +3,7 @@
 Runs the collector under gunicorn on a free port (fresh database, own Redis prefix), then sends N events
 four ways (interleaved, 3 rounds) and prints the median events/s and the ratio to the baseline:
   baseline   pre-serialised `POST /v1/track/batch` bodies of 50 events over one keep-alive session
-  client     analytics_client.Client (background thread, validation per event, 50 per request)
+  client     analytics_pipeline_client.Client (background thread, validation per event, 50 per request)
   segment    segment-analytics-python → /segment/v1/batch (100 per request)
   rudder     rudder-sdk-python → /segment/v1/batch (gzip, 100 per request)
 Also the caller-side cost of Client.track() per event. Usage: .venv/bin/python bench/bench_client_segment.py [N]
@@ -23,13 +23,13 @@ import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "include")]
+sys.path[:0] = [str(ROOT), str(ROOT / "include"), str(ROOT / "clients/python/src")]
 
 from analytics.config import Settings  # noqa: E402
 from analytics.db import drop_database, ensure_database  # noqa: E402
 from analytics.migrate import migrate  # noqa: E402
 from analytics.seed import seed  # noqa: E402
-from analytics_client import Client  # noqa: E402
+from analytics_pipeline_client import Client  # noqa: E402
 from tests.helpers.gunicorn_collector import gunicorn_collector  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000

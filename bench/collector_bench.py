@@ -282,7 +282,7 @@ def main() -> None:
         "REDIS_URL": redis_url,
         "ANALYTICS_KEY_PREFIX": prefix,
         "ANALYTICS_STREAM_KEY": f"{prefix}:events",
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'include'}",
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'include'}:{ROOT / 'clients/python/src'}",
     }
     workers = env.setdefault("GUNICORN_WORKERS", str(base_settings.gunicorn_workers))
     threads = env.setdefault("GUNICORN_THREADS", str(base_settings.gunicorn_threads))

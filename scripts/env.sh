@@ -45,10 +45,11 @@ ensure_venv() {
     "$uv" pip install -q -p "$PY" "${args[@]}"
     touch "$stamp"
   fi
-  # The project's packages: the repo root (ingest_api) and include/ (analytics, analytics_client).
+  # The project's packages: the repo root (ingest_api), include/ (analytics) and the client's source
+  # (analytics_pipeline_client, which holds the event schema the collector imports).
   local site
   site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  printf '%s\n%s\n' "$ROOT" "$ROOT/include" > "$site/analytics_pipeline.pth"
+  printf '%s\n%s\n%s\n' "$ROOT" "$ROOT/include" "$ROOT/clients/python/src" > "$site/analytics_pipeline.pth"
 }
 
 _pg_hostport() {

@@ -16,7 +16,7 @@ from analytics.collect.copyrow import entry_record
 from analytics.collect.registry import EVENT_TYPES
 from analytics.load.job import run_load
 from analytics.load.tasks import loader_config
-from analytics_client import (
+from analytics_pipeline_client import (
     AssetEventHelpers,
     Client,
     DeliveryError,
@@ -198,9 +198,9 @@ def test_queued_events_are_flushed_on_exit_and_sigterm(settings, redis_client, e
     script = textwrap.dedent(
         f"""
         import os, signal, sys, time
-        import analytics_client
+        import analytics_pipeline_client
         assert not {{"flask", "airflow", "redis", "psycopg"}} & set(sys.modules), "client pulled in server deps"
-        c = analytics_client.Client(sys.argv[1], flush_at=100, flush_interval=60)
+        c = analytics_pipeline_client.Client(sys.argv[1], flush_at=100, flush_interval=60)
         for i in range(3):
             c.assets.view("usr_006", "ast_04%d" % i, source="api")
         assert c.stats.requests == 0
@@ -222,8 +222,8 @@ def test_a_forked_child_gets_its_own_sender(settings, redis_client):
     script = textwrap.dedent(
         """
         import os, sys
-        import analytics_client
-        c = analytics_client.Client(sys.argv[1], flush_at=100, flush_interval=60, handle_sigterm=False)
+        import analytics_pipeline_client
+        c = analytics_pipeline_client.Client(sys.argv[1], flush_at=100, flush_interval=60, handle_sigterm=False)
         c.assets.view("usr_007", "ast_060", source="api")
         pid = os.fork()
         if pid == 0:

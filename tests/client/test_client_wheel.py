@@ -1,50 +1,81 @@
-"""The Python client ships as a wheel (pyproject.toml): built from the repo, installed on its own, it sends events.
+"""The Python client is its own distribution (clients/python): built, installed on its own, it sends events.
 
-The wheel is built from a copy of the repo's pyproject.toml and include/ (a build writes build/ and *.egg-info
-next to its sources), installed into a scratch folder, and run in a fresh interpreter whose path has that folder
-and the venv's site-packages (pydantic, uuid-utils) without its .pth files (-S), so not the repo."""
+The wheel is built from a copy of clients/python (a build writes build/ and *.egg-info next to its sources),
+installed into a scratch folder, and run in a fresh interpreter whose path has that folder and the venv's
+site-packages (pydantic) without its .pth files (-S), so neither the repo nor the pipeline."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from tests.helpers.live_collector import live_collector
 
 ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "clients" / "python"
 
 SEND = """
 import json, sys
-import analytics_client
-from analytics_client import Client, AssetEventHelpers
-assert "/include" not in analytics_client.__file__, analytics_client.__file__
-c = Client(sys.argv[1], sync_mode=True, handle_sigterm=False)
-c.track(AssetEventHelpers(source="api").view("usr_001", "ast_001", session_id="wheel-check"))
-print(json.dumps({"accepted": c.stats.accepted, "file": analytics_client.__file__}))
+import analytics_pipeline_client
+from analytics_pipeline_client import Client, EventRejected
+assert "/clients/python/src" not in analytics_pipeline_client.__file__, analytics_pipeline_client.__file__
+c = Client(sys.argv[1], sync_mode=True, handle_sigterm=False, source="api")
+c.assets.view("usr_001", "ast_001", session_id="wheel-check")
+c.engagement.page_view("usr_001", "/pricing", session_id="wheel-check")
+try:
+    c.track({"eventType": "no_such_type", "source": "api"})
+    refused = None
+except EventRejected as exc:
+    refused = exc.reason
+pipeline = sorted(m for m in ("analytics", "orjson", "uuid_utils", "flask", "airflow") if m in sys.modules)
+print(json.dumps({"accepted": c.stats.accepted, "refused": refused, "pipeline": pipeline,
+                  "file": analytics_pipeline_client.__file__}))
 """
 
 
-def test_the_client_wheel_installs_alone_and_sends_events(tmp_path, settings):
-    src = tmp_path / "src"
-    src.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copytree(ROOT / "include", src / "include", ignore=shutil.ignore_patterns("__pycache__"))
-    dist = tmp_path / "dist"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("client-src") / "python"
+    shutil.copytree(CLIENT, src, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    # The client's pyproject extends the repo's ruff settings; the build never reads them.
+    dist = src.parent / "dist"
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), "."]
     subprocess.run(build, cwd=src, check=True, capture_output=True, timeout=120)
-    (wheel,) = dist.glob("*.whl")
+    (built,) = dist.glob("*.whl")
+    return built
 
+
+def test_the_wheel_holds_the_client_and_its_schema_only(wheel):
+    assert wheel.name.startswith("analytics_pipeline_client-")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    assert {"analytics_client/client.py", "analytics/collect/events.py", "analytics/collect/registry.py"} <= names
-    assert "Requires-Dist: pydantic>=2" in metadata and "Requires-Dist: uuid-utils" in metadata
+    top = {n.split("/")[0] for n in names}
+    assert {n for n in top if not n.endswith(".dist-info")} == {"analytics_pipeline_client"}
+    assert not any(n.startswith("analytics/") for n in names)  # Segment's old `analytics-python` owns that name
+    expected = {"client.py", "helpers.py", "schema.py", "registry.py"}
+    assert {f"analytics_pipeline_client/{f}" for f in expected} <= names
+    requires = {line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")}
+    assert requires == {"pydantic>=2", "typing-extensions>=4.6"}
+    assert "Requires-Python: >=3.9" in metadata
 
+
+def test_the_root_project_no_longer_builds_the_client():
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "build-system" not in root and "setuptools" not in root.get("tool", {})
+    assert not (ROOT / "include" / "analytics_client").exists()
+
+
+def test_the_client_wheel_installs_alone_and_sends_events(tmp_path, settings, wheel):
     target = tmp_path / "site"
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=120)
@@ -60,7 +91,27 @@ def test_the_client_wheel_installs_alone_and_sends_events(tmp_path, settings):
         )
         assert out.returncode == 0, out.stderr[-2000:]
         result = json.loads(out.stdout)
-        assert result["accepted"] == 1
         assert result["file"].startswith(str(target))
-        (request,) = gate.requests
-        assert request["body"]["events"][0]["sessionId"] == "wheel-check"
+        assert result["accepted"] == 2
+        assert result["refused"] == "unknown_event_type"  # validated by the wheel's own copy of the schema
+        assert result["pipeline"] == []  # the client imports none of the pipeline
+        assert [r["body"]["events"][0]["eventType"] for r in gate.requests] == ["asset_viewed", "page_viewed"]
+
+
+@pytest.mark.parametrize("python", ["3.12", "3.13"])
+def test_pip_resolves_the_wheel_for_newer_pythons(tmp_path, wheel, python):
+    """Resolved against the package index (pydantic's binary wheels for that Python): no network, no pass."""
+    report = tmp_path / "report.json"
+    resolve = [
+        *(sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--target", str(tmp_path / "site")),
+        *("--python-version", python, "--only-binary", ":all:", "--report", str(report), str(wheel)),
+    ]
+    out = subprocess.run(resolve, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    install = json.loads(report.read_text())["install"]
+    resolved = {
+        re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower(): item["download_info"]["url"] for item in install
+    }
+    assert {"analytics-pipeline-client", "pydantic", "pydantic-core"} <= resolved.keys()
+    tag = "cp" + python.replace(".", "")
+    assert f"-{tag}-" in resolved["pydantic-core"].rsplit("/", 1)[-1]  # a binary built for that Python

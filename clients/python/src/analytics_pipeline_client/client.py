@@ -29,10 +29,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from analytics_client.helpers import (
+from analytics_pipeline_client.helpers import (
     AssetEventHelpers,
     EngagementEventHelpers,
     LicenseEventHelpers,
@@ -42,7 +42,7 @@ from analytics_client.helpers import (
     validate_event,
 )
 
-log = logging.getLogger("analytics_client")
+log = logging.getLogger("analytics_pipeline_client")
 
 USER_AGENT = "analytics-client-python/0.1"
 ErrorCallback = Callable[[str, list[dict[str, Any]], Any], None]  # (reason, events, detail)
@@ -305,7 +305,7 @@ class Client:
 
     def _count(self, events: list[dict[str, Any]], results: list[dict[str, Any]], raise_errors: bool) -> None:
         refused = []
-        for event, result in zip(events, results, strict=False):
+        for event, result in zip(events, results):
             status = result.get("status")
             if status == "accepted":
                 self.stats.accepted += 1
@@ -343,7 +343,7 @@ def _restart_in_child(ref: weakref.ref[Client]) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from analytics.collect.events import EventRejected, Rules, normalise, now_utc, parse_event
+from analytics_pipeline_client.schema import EventRejected, Rules, normalise, now_utc, parse_event
 
 if TYPE_CHECKING:
-    from analytics_client.client import Client
+    from analytics_pipeline_client.client import Client
 
 __all__ = [
     "AssetEventHelpers",

@@ -1,10 +1,11 @@
 """Python client for the analytics collector: event helpers and a background-batching sender.
 
-Depends on the shared schema (`analytics.events`, `analytics.registry`: pydantic only), never on Airflow or Flask.
+Its own distribution (`analytics-pipeline-client`, clients/python): Python 3.9+, pydantic only. It holds the
+event schema (`schema`, `registry`) the collector itself validates with, never the pipeline (Airflow, Flask).
 """
 
-from analytics_client.client import Client, ClientStats, DeliveryError
-from analytics_client.helpers import (
+from analytics_pipeline_client.client import Client, ClientStats, DeliveryError
+from analytics_pipeline_client.helpers import (
     AssetEventHelpers,
     EngagementEventHelpers,
     EventRejected,
