@@ -36,10 +36,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["analytics.writer"] = writer
     app.extensions["analytics.ingestor"] = Ingestor(settings, writer)
 
-    from ingest_api import admin, errors, fast, health, metrics, track
+    from ingest_api import admin, cors, errors, fast, health, metrics, track
 
     errors.register(app)
     fast.install(app)
+    cors.install(app)
     metrics.install(app, metrics.Metrics(settings.prometheus_multiproc_dir))
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
