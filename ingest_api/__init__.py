@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["analytics.writer"] = writer
     app.extensions["analytics.ingestor"] = Ingestor(settings, writer)
 
-    from ingest_api import admin, cors, errors, fast, health, metrics, track
+    from ingest_api import admin, cors, errors, fast, health, metrics, track, tracker
 
     errors.register(app)
     fast.install(app)
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(track.bp)
+    app.register_blueprint(tracker.bp)
     app.register_blueprint(admin.bp)
 
     from ingest_api import segment
