@@ -21,6 +21,18 @@ def day() -> datetime:
     return datetime(2013, 1, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1800)
 
 
+@pytest.fixture
+def actor(db) -> str:
+    """The visitor's id; after the test, its events and what enrichment derived from them are removed."""
+    actor = f"anon-{uuid.uuid4().hex[:10]}"
+    yield actor
+    ids = "SELECT id FROM analytics.events WHERE actor_id IN (%(a)s, %(b)s) OR session_id = %(c)s OR props_json ->> 'test' = %(a)s"
+    params = {"a": actor, "b": f"{actor}-2", "c": f"c-{actor}"}
+    db.execute(f"DELETE FROM analytics.event_context WHERE event_id IN ({ids})", params)
+    db.execute("DELETE FROM analytics.sessions WHERE actor_id IN (%(a)s, %(b)s) OR session_id = %(c)s", params)
+    db.execute(f"DELETE FROM analytics.events WHERE id IN ({ids})", params)
+
+
 def _intervals(day: datetime) -> list[tuple[datetime, datetime]]:
     """Three receive hours of the day, after the events occurred."""
     return [(day + timedelta(hours=h), day + timedelta(hours=h + 1)) for h in (12, 13, 14)]
@@ -48,7 +60,7 @@ def _visit(db, day: datetime, actor: str, *, late: bool) -> dict[str, str]:
         ),
         "other_actor": insert_event(db, received_at=r1, occurred_at=at(11, 31), actor_id=f"{actor}-2"),
         "client_session": insert_event(db, received_at=r1, occurred_at=at(10, 50), session_id=f"c-{actor}", **common),
-        "no_actor": insert_event(db, received_at=r1, occurred_at=at(10, 51)),
+        "no_actor": insert_event(db, received_at=r1, occurred_at=at(10, 51), props={"test": actor}),
     }
     if late:
         ids["late"] = insert_event(db, received_at=r2, occurred_at=at(11, 10), **common)
@@ -80,8 +92,7 @@ def _reset(db, actor: str, ids: dict[str, str]) -> None:
     db.execute("DELETE FROM analytics.sessions WHERE actor_id IN (%s, %s)", (actor, f"{actor}-2"))
 
 
-def test_a_visit_is_one_session_in_any_order_on_time_late_or_rerun(db, database_url, day):
-    actor = f"anon-{uuid.uuid4().hex[:10]}"
+def test_a_visit_is_one_session_in_any_order_on_time_late_or_rerun(db, database_url, day, actor):
     ids = _visit(db, day, actor, late=True)
     _run(database_url, day, [0, 1, 2])
     on_time = _state(db, actor, ids)
@@ -111,8 +122,7 @@ def test_a_visit_is_one_session_in_any_order_on_time_late_or_rerun(db, database_
     assert _state(db, actor, ids) == on_time
 
 
-def test_a_late_event_joins_two_sessions_as_if_it_had_come_on_time(db, database_url, day):
-    actor = f"anon-{uuid.uuid4().hex[:10]}"
+def test_a_late_event_joins_two_sessions_as_if_it_had_come_on_time(db, database_url, day, actor):
     ids = _visit(db, day, actor, late=False)
     _run(database_url, day, [0, 1])
     sessions, by_event = _state(db, actor, ids)
