@@ -14,6 +14,9 @@ down:  ## stop the collector and Airflow
 test:  ## install what is missing, then run ruff and the full test suite against real PostgreSQL and Redis
 	@bash scripts/test.sh
 
+faults:  ## the fault suite: kills, outages, poison and bad requests against a private stack (a few minutes)
+	@bash scripts/faults.sh
+
 lint:  ## ruff check and format check
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
@@ -24,4 +27,4 @@ lock:  ## re-pin requirements.txt / requirements-dev.txt from the .in files
 bench:  ## run every benchmark under bench/ (figures go to BENCHMARKS.md by hand)
 	@bash scripts/bench.sh
 
-.PHONY: help up down test lint lock bench
+.PHONY: help up down test faults lint lock bench

@@ -8,9 +8,12 @@ graceful_timeout) and exits 0.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import shutil
 import tempfile
+
+import gunicorn.util
 
 from analytics.config import Settings
 
@@ -47,6 +50,36 @@ if _multiproc_dir is None and workers > 1:
     _multiproc_dir = _own_multiproc_dir
     # prometheus_client reads this variable itself when a worker first imports it.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
+
+
+# Requests gunicorn refuses before the app sees them (a NUL or CR in a header, too many or too large headers, a
+# request line over 4094 bytes) get its HTML page; they get the collector's JSON envelope instead. gunicorn writes
+# them through gunicorn.util.write_error alone (workers/base.py handle_error), looked up at each call.
+_REFUSED_CODES = {400: "malformed_http", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed"}
+_REFUSED_CODES |= {431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
+
+
+def _write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps({"code": _REFUSED_CODES.get(status_int, "malformed_http"), "message": mesg or reason}).encode()
+    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    gunicorn.util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
+
+
+if hasattr(gunicorn.util, "write_error") and hasattr(gunicorn.util, "write_nonblock"):
+    gunicorn.util.write_error = _write_json_error
+
+
+def on_starting(server) -> None:
+    # gunicorn >= 25.1 opens a control socket (gunicornc), by default $XDG_RUNTIME_DIR or $HOME/.gunicorn/gunicorn.ctl:
+    # one path per user, so a second collector on the host (a test, a bench, a second deployment) took it over and
+    # removed it when it stopped. It goes beside the pid file (the run folder: .run/collector.ctl under `make up`);
+    # without a pid file, none is opened.
+    if "control_socket" not in server.cfg.settings:
+        return
+    if server.cfg.pidfile:
+        server.cfg.set("control_socket", os.path.splitext(os.path.abspath(server.cfg.pidfile))[0] + ".ctl")
+    else:
+        server.cfg.set("control_socket_disable", True)
 
 
 def post_worker_init(worker) -> None:

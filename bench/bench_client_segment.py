@@ -39,7 +39,7 @@ REPEATS = 3
 def _event(run: str, i: int) -> dict:
     return {
         "eventType": "asset_viewed",
-        "source": "bench",
+        "source": "server",  # a registered source
         "actorId": f"usr_{i % 50 + 1:03d}",
         "entityId": f"ast_{i % 100 + 1:03d}",
         "entityType": "asset",

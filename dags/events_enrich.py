@@ -95,10 +95,10 @@ from analytics.dag_defaults import default_args
 def events_enrich():
     @task.sensor(task_id="wait_for_loader", poke_interval=60, timeout=2 * 3600, mode="reschedule")
     def wait_for_loader() -> bool:
-        from analytics.load.watermark import loader_caught_up
+        from analytics.load.watermark import loader_ready
 
         ctx = get_current_context()
-        return not ctx["params"]["wait_for_loader"] or loader_caught_up(ctx["data_interval_end"])
+        return loader_ready(ctx["params"], ctx["data_interval_end"])
 
     @task
     def enrich() -> dict:

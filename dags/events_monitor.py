@@ -9,12 +9,13 @@ Every 5 minutes, reads the same counters as `GET /v1/admin/stats` and the dashbo
 | collector rejection rate | > 5 % (`ANALYTICS_MONITOR_REJECTION_RATE_MAX`) |
 | last nightly deduplication rate | > 10 % (`ANALYTICS_MONITOR_NIGHTLY_DEDUP_RATE_MAX`) |
 | stream lag (entries not delivered to `analytics-loader`) | > 50,000 (`ANALYTICS_MONITOR_LAG_MAX`) |
-| oldest pending (delivered, unacknowledged) entry — a stuck batch | > 300 s (`ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS`) |
+| an entry pending unacknowledged (idle in the group: XPENDING IDLE, not its age) — a stuck batch | > 300 s (`ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS`) |
 | time since the last successful load | > 10 min (`ANALYTICS_MONITOR_LOAD_STALE_MINUTES`) |
 | loaded events without enrichment after 2 h | > 100 (`ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX`) |
 
 An alert pages once per condition; while it stays open it is re-sent only after
-`ALERT_COOLDOWN_MINUTES` (60), and a "Resolved" message follows when it clears. A check that cannot
+`ALERT_COOLDOWN_MINUTES` (60), and a "Resolved" message follows when it clears. Each alert names this
+run and links its log. A check that cannot
 run (store down) alerts on its own and leaves its conditions open. Every pass is recorded in
 `analytics.job_runs` (job = `monitor`); alerts are in `analytics.alerts`. See docs/RUNBOOK.md.
 """
@@ -43,7 +44,8 @@ def events_monitor():
     def check() -> dict:
         from analytics.monitor.job import run_monitor
 
-        return run_monitor(run_id=get_current_context()["run_id"])
+        ctx = get_current_context()
+        return run_monitor(run_id=ctx["run_id"], log_url=ctx["ti"].log_url)
 
     check()
 

@@ -26,13 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = Keys(settings.key_prefix, settings.stream_key)
     app.extensions["analytics.redis"] = client
     app.extensions["analytics.keys"] = keys
-    writer = StreamWriter(
-        client,
-        keys,
-        fp_ttl=settings.fingerprint_ttl_seconds,
-        idem_ttl=settings.idempotency_ttl_seconds,
-        rejected_maxlen=settings.rejected_stream_maxlen,
-    )
+    writer = StreamWriter.from_settings(client, settings)
     app.extensions["analytics.writer"] = writer
     app.extensions["analytics.ingestor"] = Ingestor(settings, writer)
 

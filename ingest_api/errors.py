@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from analytics.collect.keys import STATS_TTL_SECONDS, stat_field, stats_bucket
 from analytics.collect.refs import RefsUnavailable
+from analytics.envelope import code_for, envelope_body
 from ingest_api.answers import answer
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,6 @@ class ApiError(Exception):
         self.refused = refused or code in REFUSAL_CODES
 
 
-def envelope_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if errors:
-        body["errors"] = errors
-    return body
-
-
 def envelope(
     status: int,
     code: str,
@@ -60,18 +54,6 @@ def envelope(
     headers: dict[str, str] | None = None,
 ) -> Response:
     return answer(envelope_body(code, message, errors), status, headers)
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-}
 
 
 def count_refusal(code: str) -> None:
@@ -123,7 +105,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        code = _HTTP_CODES.get(status, "http_error")
+        code = code_for(status)
         if code in REFUSAL_CODES:
             count_refusal(code)
         return envelope(status, code, exc.description or exc.name)

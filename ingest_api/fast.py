@@ -81,9 +81,8 @@ class FastPath:
             events = raw.get("events") if isinstance(raw, dict) else None
             items = events if isinstance(events, list) and 0 < len(events) <= self.max_batch else None
             body_key = raw.get("writeKey") if isinstance(raw, dict) else None
-        if items is None or (
-            self.write_keys and not self._key_ok(environ, body_key)
-        ):  # Flask reads the same bytes and answers (400, 413, ...) as it always did
+        if items is None or (self.write_keys and not self._key_ok(environ, body_key)):
+            # Flask reads the same bytes and answers (400, 401, 413, ...) as it always did
             environ["wsgi.input"] = io.BytesIO(body)
             return self.flask_wsgi(environ, start_response)
         return self._ingest(environ, start_response, path, items)

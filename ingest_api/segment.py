@@ -19,7 +19,7 @@ from analytics.collect.segment_map import SegmentMapper, Unmapped, parse_pairs
 from ingest_api.answers import answer
 from ingest_api.auth import require_write_key
 from ingest_api.errors import ApiError
-from ingest_api.track import client_ip, parse_json
+from ingest_api.track import client_ip, parse_json, read_body
 
 bp = Blueprint("segment", __name__, url_prefix="/segment/v1")
 
@@ -38,7 +38,7 @@ def _mapper() -> SegmentMapper:
 
 def _body() -> dict[str, Any]:
     limit = current_app.extensions["analytics.settings"].max_body_bytes
-    data = request.get_data(cache=False)
+    data = read_body()
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding == "gzip":
         data = gunzip_bounded(data, limit)

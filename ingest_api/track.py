@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
 from flask import Blueprint, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from analytics.collect.events import now_utc
+from analytics.collect.events import inet_address, now_utc
 from analytics.collect.ingest import Ingestor, Result
 from analytics.config import Settings
 from ingest_api.answers import answer
@@ -24,12 +26,24 @@ _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LONG_RUN = b"0" * 19
 
 
+def _no_constant(name: str) -> float:
+    raise ApiError(400, "malformed_json", f"body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ApiError(400, "malformed_json", f"body is not valid JSON: {text[:40]} overflows a double")
+    return value
+
+
 def parse_json(data: bytes) -> Any:
     """The body as JSON, or 400 malformed_json. That includes an unpaired surrogate escape ("\\ud800"): json
     accepts it, but no UTF-8 text (the Redis command, the stream, Postgres) can carry it.
 
     orjson first (~6x faster); whatever it refuses or might alter (NaN, a BOM, a lone surrogate, a long integer)
-    goes through json as before, which keeps the same answers and error texts."""
+    goes through json as before, which keeps the same answers and error texts. json's extensions NaN, Infinity and
+    -Infinity, and numbers that overflow a double, are refused (they were stored as null)."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -38,7 +52,7 @@ def parse_json(data: bytes) -> Any:
         if _LONG_RUN not in data.translate(_DIGITS_AS_ZERO):
             return value
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
         if b"\\ud" in data or b"\\uD" in data:  # rare: only then look for an unpaired one
             json.dumps(value, ensure_ascii=False).encode()
         return value
@@ -50,6 +64,37 @@ def parse_json(data: bytes) -> Any:
         raise ApiError(400, "malformed_json", "body is nested too deeply") from None
 
 
+# A refused body is read to its end (up to this much) before the 413 goes out: a server that closes a socket with
+# unread input makes the kernel answer RST, and a client still sending then sees a reset instead of the 413.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
+
+def read_body() -> bytes:
+    """The body, or 413 beyond MAX_CONTENT_LENGTH: by its Content-Length or, chunked, by what arrives."""
+    try:
+        data = request.get_data(cache=False)  # raises 413 when the Content-Length says so
+        # Chunked, werkzeug stops at the limit without a word: one more byte tells a cut body from a whole one.
+        if request.content_length is None and len(data) >= (current_app.config["MAX_CONTENT_LENGTH"] or len(data) + 1):
+            if request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+    except RequestEntityTooLarge:
+        _drain(request.environ["wsgi.input"], request.content_length)
+        raise
+    return data
+
+
+def _drain(stream: Any, declared: int | None) -> None:
+    if declared is not None and declared > DRAIN_MAX_BYTES:
+        return  # not worth reading: the client will see the connection close
+    # Never past the declared length: a server that hands over the raw socket (werkzeug's) would wait for more.
+    left = DRAIN_MAX_BYTES if declared is None else declared
+    while left > 0:
+        chunk = stream.read(min(65_536, left))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
 # text/plain: what navigator.sendBeacon and Segment's analytics.js send, a type that needs no CORS preflight.
 BODY_TYPES = ("application/json", "text/plain")
 
@@ -57,16 +102,17 @@ BODY_TYPES = ("application/json", "text/plain")
 def _json_body() -> Any:
     if request.environ.get("CONTENT_TYPE") != "application/json" and request.mimetype not in BODY_TYPES:
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json (or text/plain)")
-    return parse_json(request.get_data(cache=False))  # get_data raises 413 beyond MAX_CONTENT_LENGTH
+    return parse_json(read_body())
 
 
 def peer_address(forwarded_for: str, remote_addr: str | None, hops: int) -> str | None:
-    """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left)."""
+    """The peer, or the address the configured number of trusted proxies saw (X-Forwarded-For, right to left);
+    None when that is not an IP address (the event is kept, without an address: see `inet_address`)."""
     if hops > 0:
         forwarded = [p.strip() for p in forwarded_for.split(",") if p.strip()]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return remote_addr
+            return inet_address(forwarded[-hops])
+    return inet_address(remote_addr) if remote_addr else None
 
 
 def client_ip(settings: Settings | None = None) -> str | None:

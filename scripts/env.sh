@@ -8,6 +8,11 @@ RUN_DIR="$ROOT/.run"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow}"
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/analytics}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Where `make up` serves: the collector on ANALYTICS_COLLECTOR_PORT (GUNICORN_BIND, when set, wins), Airflow's UI and
+# API on AIRFLOW_API_PORT.
+export ANALYTICS_COLLECTOR_PORT="${ANALYTICS_COLLECTOR_PORT:-8000}"
+export AIRFLOW_API_PORT="${AIRFLOW_API_PORT:-8080}"
+export GUNICORN_BIND="${GUNICORN_BIND:-127.0.0.1:$ANALYTICS_COLLECTOR_PORT}"
 UV_VERSION="0.13.9"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -71,6 +76,37 @@ import sys
 from urllib.parse import urlparse
 u = urlparse(sys.argv[1])
 print(u.hostname or "127.0.0.1", u.port or 6379)
+PYEOF
+}
+
+# The collector's URL from GUNICORN_BIND (host:port; 0.0.0.0 / [::] / no host are reached on 127.0.0.1).
+collector_url() {
+  local bind="${GUNICORN_BIND%%,*}" host port
+  case "$bind" in unix:*) die "GUNICORN_BIND=$bind: make up needs a TCP bind to check the collector" ;; esac
+  port="${bind##*:}"; host="${bind%:*}"
+  [ "$host" = "$bind" ] && { host=127.0.0.1; port="$bind"; }
+  case "$host" in ""|0.0.0.0|"[::]") host=127.0.0.1 ;; esac
+  echo "http://$host:$port"
+}
+
+# Airflow's metadata database: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN if set, else a database on the PostgreSQL server
+# of DATABASE_URL (the local stack then behaves like the compose one, not SQLite): `airflow` beside `analytics`, or
+# `<name>_airflow` beside any other analytics database name, so two stacks sharing a server never share metadata.
+airflow_db_url() {
+  if [ -n "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then echo "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"; return; fi
+  "$PY" - "$DATABASE_URL" <<'PYEOF'
+import sys
+from urllib.parse import quote
+from psycopg.conninfo import conninfo_to_dict
+p = conninfo_to_dict(sys.argv[1])
+name = p.get("dbname") or "analytics"
+name = "airflow" if name == "analytics" else f"{name}_airflow"
+host, port, user, pw = p.get("host") or "127.0.0.1", p.get("port") or 5432, p.get("user") or "postgres", p.get("password")
+auth = quote(user, safe="") + (":" + quote(pw, safe="") if pw else "")
+if host.startswith("/"):  # a Unix socket directory
+    print(f"postgresql+psycopg2://{auth}@/{name}?host={quote(host)}&port={port}")
+else:
+    print(f"postgresql+psycopg2://{auth}@{host}:{port}/{name}")
 PYEOF
 }
 

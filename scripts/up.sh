@@ -10,9 +10,16 @@ ensure_services
 say "creating the analytics database and applying migrations"
 "$PY" -m analytics.migrate --seed
 
-# Redis durability: an accepted event lives only in Redis until loaded, so AOF should be on.
-aof="$("$PY" -c "import redis,sys; print(redis.Redis.from_url(sys.argv[1]).config_get('appendonly').get('appendonly', '?'))" "$REDIS_URL" 2>/dev/null || echo '?')"
-[ "$aof" = "yes" ] || echo "WARNING: Redis runs with appendonly=$aof; accepted events are only durable with AOF on (redis-cli CONFIG SET appendonly yes)."
+# Airflow's metadata lives in PostgreSQL too (database `airflow` beside `analytics`), as in docker-compose.
+AIRFLOW_DB_URL="$(airflow_db_url)"
+case "$AIRFLOW_DB_URL" in
+  postgresql*)
+    say "creating the Airflow metadata database"
+    "$PY" -c "import re,sys; from analytics.db import ensure_database; ensure_database(re.sub(r'^postgresql\+\w+://', 'postgresql://', sys.argv[1]))" "$AIRFLOW_DB_URL" \
+      || die "could not create Airflow's metadata database ($AIRFLOW_DB_URL)" ;;
+esac
+COLLECTOR_URL="$(collector_url)"
+AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_API_PORT"
 
 # Credentials are generated once and kept in AIRFLOW_HOME (git-ignored).
 pwfile="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
@@ -49,7 +56,11 @@ DATABASE_URL=$DATABASE_URL
 REDIS_URL=$REDIS_URL
 ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN
 ANALYTICS_WRITE_KEYS=${ANALYTICS_WRITE_KEYS:-}
-AIRFLOW_API_URL=http://127.0.0.1:8080
+ANALYTICS_COLLECTOR_PORT=$ANALYTICS_COLLECTOR_PORT
+GUNICORN_BIND=$GUNICORN_BIND
+ANALYTICS_COLLECTOR_URL=$COLLECTOR_URL
+AIRFLOW_API_PORT=$AIRFLOW_API_PORT
+AIRFLOW_API_URL=$AIRFLOW_URL
 AIRFLOW_API_USERNAME=admin
 AIRFLOW_API_PASSWORD=$ADMIN_PASSWORD
 ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
@@ -57,6 +68,7 @@ ALERT_SLACK_WEBHOOK_URL=${ALERT_SLACK_WEBHOOK_URL:-}
 ALERT_EMAIL_TO=${ALERT_EMAIL_TO:-}
 AIRFLOW_CONN_ANALYTICS_POSTGRES='$PG_CONN'
 AIRFLOW_CONN_ANALYTICS_REDIS='$REDIS_CONN'
+AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='$AIRFLOW_DB_URL'
 AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
 AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
 AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -65,8 +77,8 @@ AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=4
 AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
 AIRFLOW__API__HOST=127.0.0.1
-AIRFLOW__API__PORT=8080
-AIRFLOW__API__BASE_URL=http://127.0.0.1:8080
+AIRFLOW__API__PORT=$AIRFLOW_API_PORT
+AIRFLOW__API__BASE_URL=$AIRFLOW_URL
 AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 ENVEOF
 set -a; . "$ROOT/.env"; set +a
@@ -82,16 +94,16 @@ if alive "$RUN_DIR/collector.pid"; then
   say "collector already running (pid $(cat "$RUN_DIR/collector.pid")); reloading"
   kill -HUP "$(cat "$RUN_DIR/collector.pid")"
 else
-  say "starting the collector on 127.0.0.1:8000"
-  conf=(); [ -f "$ROOT/gunicorn.conf.py" ] && conf=(-c "$ROOT/gunicorn.conf.py")
-  gunicorn "${conf[@]}" --bind 127.0.0.1:8000 --daemon --pid "$RUN_DIR/collector.pid" \
+  say "starting the collector on $GUNICORN_BIND"
+  # gunicorn.conf.py binds GUNICORN_BIND (analytics.config.Settings).
+  gunicorn -c "$ROOT/gunicorn.conf.py" --daemon --pid "$RUN_DIR/collector.pid" \
     --access-logfile "$RUN_DIR/collector-access.log" --error-logfile "$RUN_DIR/collector.log" ingest_api.wsgi:app
 fi
 
 if alive "$RUN_DIR/airflow.pid"; then
   say "Airflow already running (pid $(cat "$RUN_DIR/airflow.pid"))"
 else
-  say "starting Airflow (standalone) on 127.0.0.1:8080"
+  say "starting Airflow (standalone) on 127.0.0.1:$AIRFLOW_API_PORT"
   # setsid: its own process group, so `make down` stops every child it spawned.
   setsid nohup airflow standalone >"$RUN_DIR/airflow.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/airflow.pid"
@@ -105,8 +117,31 @@ wait_http() {
   done
   die "$what did not come up at $url (see $RUN_DIR/)"
 }
-wait_http http://127.0.0.1:8000/healthz "the collector" 30
-wait_http http://127.0.0.1:8080/api/v2/monitor/health "Airflow" 180
+wait_http "$COLLECTOR_URL/healthz" "the collector" 30
+
+# Redis durability, as the collector's /readyz reports it: an accepted event lives only in Redis until it is loaded.
+readyz="$(curl -sS "$COLLECTOR_URL/readyz" 2>/dev/null || true)"
+"$PY" - "$readyz" <<'PYEOF' || true
+import json, os, sys
+try:
+    body = json.loads(sys.argv[1])
+except ValueError:
+    sys.exit(print("WARNING: the collector's /readyz did not answer JSON; check Redis (redis-cli ping)."))
+if body.get("status") != "ready":
+    sys.exit(print(f"WARNING: the collector is not ready: {body.get('message', body)}"))
+r = body.get("redis", {})
+if r.get("durable"):
+    print(f"   Redis is durable: AOF on, maxmemory-policy {r.get('maxmemoryPolicy')}")
+else:
+    print("\033[33mWARNING: Redis is NOT durable. What you risk:")
+    for risk in r.get("risks", []):
+        print(f"  - {risk}")
+    cli = f'redis-cli -u "{os.environ["REDIS_URL"]}"'
+    print(f"  Fix: {cli} CONFIG SET appendonly yes; {cli} CONFIG SET maxmemory-policy noeviction;"
+          f" {cli} CONFIG REWRITE (or the same in redis.conf)\033[0m")
+PYEOF
+
+wait_http "$AIRFLOW_URL/api/v2/monitor/health" "Airflow" 240
 
 say "unpausing the project's DAGs"
 dags="$(cd "$ROOT/dags" && grep -ho 'dag_id="[a-z_]*"' ./*.py | sed 's/dag_id="\(.*\)"/\1/' | sort -u)"
@@ -122,13 +157,14 @@ for d in $dags; do airflow dags unpause "$d" >/dev/null 2>&1 && echo "   $d" || 
 cat <<MSG
 
 Pipeline is up.
-  Collector      http://127.0.0.1:8000   (POST /v1/track, GET /healthz; admin token in .env: ANALYTICS_ADMIN_TOKEN)
-  Airflow UI     http://127.0.0.1:8080   user: admin  password: $ADMIN_PASSWORD
+  Collector      $COLLECTOR_URL   (POST /v1/track, GET /healthz; admin token in .env: ANALYTICS_ADMIN_TOKEN)
+  Airflow UI     $AIRFLOW_URL   user: admin  password: $ADMIN_PASSWORD
   Logs           $RUN_DIR/  (collector.log, airflow.log)
-  Airflow CLI    set -a; . ./.env; set +a; airflow dags list
+  Airflow CLI    set -a; . ./.env; set +a; .venv/bin/airflow dags list
+  Metadata DB    $AIRFLOW_DB_URL
   Stop           make down
 
 Try it:
-  curl -s -X POST http://127.0.0.1:8000/v1/track -H 'Content-Type: application/json' \\
+  curl -s -X POST $COLLECTOR_URL/v1/track -H 'Content-Type: application/json' \\
     -d '{"eventType":"page_viewed","source":"web","actorId":"usr_001","props":{"path":"/pricing"}}'
 MSG

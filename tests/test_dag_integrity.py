@@ -6,7 +6,14 @@ import ast
 from pathlib import Path
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
-EXPECTED = {"events_load", "events_enrich", "events_dedup_nightly", "events_monitor"}
+EXPECTED = {
+    "events_load",
+    "events_enrich",
+    "events_dedup_nightly",
+    "events_monitor",
+    "events_replay_rejected",
+    "events_maintenance",
+}
 
 
 def test_no_import_errors(dagbag):

@@ -62,6 +62,10 @@ class Settings:
     max_event_age_days: int = 7
     max_future_skew_seconds: int = 300
     backfill_sources: tuple[str, ...] = ("backfill", "import")
+    # Sources accepted besides the registered ones (analytics.collect.registry.SOURCES).
+    extra_sources: tuple[str, ...] = ()
+    # Skew correction applies only when sentAt is within this of receivedAt (a clock error, not a replay).
+    max_clock_skew_seconds: int = 900
     fingerprint_ttl_seconds: int = 60
     idempotency_ttl_seconds: int = 3600
     trusted_proxies: int = 0
@@ -78,6 +82,12 @@ class Settings:
     reclaim_idle_ms: int = 60_000
     partition_days_ahead: int = 7
     retention_days: int = 0
+    # Bookkeeping retention in days (0 = keep forever), applied daily by events_maintenance.
+    idempotency_keys_retention_days: int = 30
+    load_runs_retention_days: int = 30
+    job_runs_retention_days: int = 90
+    alerts_retention_days: int = 90  # resolved alerts only
+    airflow_db_retention_days: int = 30  # Airflow's own metadata (airflow db clean)
     # Airflow REST API (admin flush) and alert links.
     airflow_api_url: str = "http://127.0.0.1:8080"
     airflow_username: str | None = None
@@ -122,8 +132,11 @@ class Settings:
     collector_fast_path: bool = True  # ingest_api.fast: the plain track/batch requests below Flask's machinery
     refs_ttl_seconds: int = 86_400
     refs_timeout_seconds: float = 2.0
-    rejected_stream_maxlen: int = 1_000_000
     airflow_timeout_seconds: float = 10.0
+    # The Airflow connections as the environment defines them (AIRFLOW_CONN_ANALYTICS_*): Airflow reports an
+    # unparseable one as "not defined", analytics.connections needs to tell the two apart.
+    airflow_conn_postgres: str | None = field(default=None, repr=False)
+    airflow_conn_redis: str | None = field(default=None, repr=False)
     gunicorn_bind: str = "127.0.0.1:8000"
     gunicorn_workers: int = 2
     gunicorn_worker_class: str = "gevent"  # gevent | gthread | sync
@@ -147,6 +160,8 @@ class Settings:
             max_batch_events=_int(env, "ANALYTICS_MAX_BATCH_EVENTS", 50),
             max_event_age_days=_int(env, "ANALYTICS_MAX_EVENT_AGE_DAYS", 7),
             backfill_sources=_csv(env, "ANALYTICS_BACKFILL_SOURCES") or ("backfill", "import"),
+            extra_sources=_csv(env, "ANALYTICS_EXTRA_SOURCES"),
+            max_clock_skew_seconds=_int(env, "ANALYTICS_MAX_CLOCK_SKEW_SECONDS", 900),
             trusted_proxies=_int(env, "ANALYTICS_TRUSTED_PROXIES", 0),
             load_batch_size=_int(env, "ANALYTICS_LOAD_BATCH_SIZE", 5000),
             load_time_budget_seconds=_int(env, "ANALYTICS_LOAD_TIME_BUDGET_SECONDS", 55),
@@ -156,9 +171,16 @@ class Settings:
             reclaim_idle_ms=_int(env, "ANALYTICS_RECLAIM_IDLE_MS", 60_000),
             partition_days_ahead=_int(env, "ANALYTICS_PARTITION_DAYS_AHEAD", 7),
             retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 0),
+            idempotency_keys_retention_days=_int(env, "ANALYTICS_IDEMPOTENCY_KEYS_RETENTION_DAYS", 30),
+            load_runs_retention_days=_int(env, "ANALYTICS_LOAD_RUNS_RETENTION_DAYS", 30),
+            job_runs_retention_days=_int(env, "ANALYTICS_JOB_RUNS_RETENTION_DAYS", 90),
+            alerts_retention_days=_int(env, "ANALYTICS_ALERTS_RETENTION_DAYS", 90),
+            airflow_db_retention_days=_int(env, "ANALYTICS_AIRFLOW_DB_RETENTION_DAYS", 30),
             airflow_api_url=(env.get("AIRFLOW_API_URL") or "http://127.0.0.1:8080").rstrip("/"),
             airflow_username=env.get("AIRFLOW_API_USERNAME") or None,
             airflow_password=env.get("AIRFLOW_API_PASSWORD") or None,
+            airflow_conn_postgres=env.get("AIRFLOW_CONN_ANALYTICS_POSTGRES") or None,
+            airflow_conn_redis=env.get("AIRFLOW_CONN_ANALYTICS_REDIS") or None,
             alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
@@ -189,7 +211,6 @@ class Settings:
             check_references=_bool(env, "ANALYTICS_CHECK_REFERENCES", True),
             collector_fast_path=_bool(env, "ANALYTICS_COLLECTOR_FAST_PATH", True),
             refs_ttl_seconds=_int(env, "ANALYTICS_REFS_TTL_SECONDS", 86_400),
-            rejected_stream_maxlen=_int(env, "ANALYTICS_REJECTED_STREAM_MAXLEN", 1_000_000),
             airflow_timeout_seconds=_float(env, "AIRFLOW_API_TIMEOUT_SECONDS", 10.0),
             gunicorn_bind=env.get("GUNICORN_BIND") or "127.0.0.1:8000",
             gunicorn_workers=_int(env, "GUNICORN_WORKERS", 2),

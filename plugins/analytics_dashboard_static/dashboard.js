@@ -195,8 +195,11 @@
     figure("lag", num(s.lag), (s.groupExists ? "not yet delivered to " + s.group : "consumer group " + s.group + " not created yet") +
       " · alert above " + num(s.lagMax), s.lagAboveThreshold ? "alert" : null,
       s.breaches.filter(function (b) { return b.kind === "monitor.stream_lag"; }));
-    figure("oldest-pending", s.pending ? dur(s.oldestPendingAgeSeconds) : "none",
-      num(s.pending) + " pending (delivered, not acked) · alert above " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null,
+    // Idle time in the group (how long unacknowledged), the stuck-batch alert's measure; not the age since XADD.
+    var idle = s.longestIdleSeconds != null ? s.longestIdleSeconds : s.oldestPendingIdleSeconds;
+    figure("oldest-pending", s.pending ? dur(idle) : "none",
+      num(s.pending) + " pending (delivered, not acked)" + (s.pending ? ", oldest added " + dur(s.oldestPendingAgeSeconds) + " ago" : "") +
+      " · alert when unacknowledged over " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null,
       s.breaches.filter(function (b) { return b.kind === "monitor.stuck_pending"; }));
   }
 
@@ -242,6 +245,8 @@
     var rows = [
       ["Finished", when(n.last.finished_at) + " (" + dur(n.ageSeconds) + " ago)"],
       ["Interval", when(n.last.interval_start) + " → " + when(n.last.interval_end)],
+      ["Window", st.window_rule ? "the " + dur((Date.parse(n.last.interval_end) - Date.parse(n.last.interval_start)) / 1000) +
+        " before " + st.window_rule : "–"],
       ["Scanned", num(st.scanned)],
       ["Marked duplicate", num(st.marked)],
       ["Rate", pct(n.rate)],
@@ -292,22 +297,65 @@
     s.classList.toggle("stale", !!stale);
   }
 
+  // Which stores the page (and the DAGs) read, and from where: a fallback to DATABASE_URL / REDIS_URL is flagged.
+  function renderStores(stores) {
+    var p = $("#stores");
+    while (p.firstChild) p.removeChild(p.firstChild);
+    if (!stores) { p.hidden = true; return; }
+    var fallback = false;
+    [["postgres", "PostgreSQL"], ["redis", "Redis"]].forEach(function (pair, i) {
+      var s = stores[pair[0]];
+      if (!s) return;
+      fallback = fallback || s.fallback;
+      if (i) p.appendChild(document.createTextNode(" · "));
+      p.appendChild(el("span", { "data-store": pair[0], "data-source": s.source, className: s.fallback ? "fallback" : "" }, [
+        pair[1] + " " + s.target + " from " + s.source + (s.fallback ? " (connection not defined)" : ""),
+      ]));
+    });
+    p.classList.toggle("warn", fallback);
+    p.title = fallback ? "The DAGs read this store from the environment because the Airflow connection is not defined: " +
+      "check it is the one the collector writes to, or define the connection." : "";
+    p.hidden = false;
+  }
+
+  // Airflow's login, then back here: the whole UI when framed by it (same origin), else this page.
+  function goToLogin() {
+    var win = window;
+    try { if (window.top && window.top.location.origin === location.origin) win = window.top; } catch (e) { win = window; }
+    var back = win.location.pathname + win.location.search + win.location.hash;
+    win.location.assign(new URL("login", document.baseURI).href + "?next=" + encodeURIComponent(back));
+  }
+
+  // The error envelope's message ({code, message}), or null when the body is not one.
+  function envelopeMessage(resp) {
+    return resp.json().then(function (b) { return b && b.message ? b.message : null; }, function () { return null; });
+  }
+
   function refresh() {
     clearTimeout(timer);
     var hours = $("#hours").value;
     fetch("api/overview?hours=" + encodeURIComponent(hours), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (resp) {
-        if (resp.status === 401 || resp.status === 403) {
-          var err = new Error(resp.status === 401 ? "Session expired: log in to Airflow again" : "Not allowed to view this page");
-          err.fatal = true;
-          throw err;
+        if (resp.status === 401) {
+          var gone = new Error("Session expired: taking you to the Airflow login");
+          gone.fatal = true;
+          gone.login = true;
+          throw gone;
         }
-        if (!resp.ok) throw new Error("Dashboard API answered HTTP " + resp.status);
+        if (!resp.ok) {
+          return envelopeMessage(resp).then(function (message) {
+            var err = new Error(resp.status === 403 ? (message || "Not allowed to view this page")
+              : "Dashboard API answered HTTP " + resp.status + (message ? ": " + message : ""));
+            err.fatal = resp.status === 403 || resp.status === 503;
+            throw err;
+          });
+        }
         return resp.json();
       })
       .then(function (data) {
         $("#fatal").hidden = true;
         render(data);
+        renderStores(data.stores);
         lastOk = new Date();
         setStatus("Live · updated " + lastOk.toISOString().slice(11, 19) + " UTC · every " + REFRESH_MS / 1000 + " s");
       })
@@ -315,8 +363,9 @@
         var msg = err.message || String(err);
         if (err.fatal) { var f = $("#fatal"); f.textContent = msg; f.hidden = false; }
         setStatus("Refresh failed: " + msg + (lastOk ? " · showing data from " + lastOk.toISOString().slice(11, 19) + " UTC" : ""), true);
+        if (err.login) { goToLogin(); return "stop"; }
       })
-      .then(function () { timer = setTimeout(refresh, REFRESH_MS); });
+      .then(function (stop) { if (stop !== "stop") timer = setTimeout(refresh, REFRESH_MS); });
   }
 
   // Follow the Airflow UI's colour mode (same origin: its "theme" key in localStorage).

@@ -62,7 +62,7 @@ def test_track_accepts_and_appends_the_normalised_record(client, settings, redis
 
 def test_clock_skew_is_corrected_and_raw_values_kept(client, settings, redis_client):
     now = datetime.now(UTC)
-    occurred, sent = now - timedelta(hours=2, seconds=5), now - timedelta(hours=2)  # client clock 2 h behind
+    occurred, sent = now - timedelta(minutes=3, seconds=5), now - timedelta(minutes=3)  # client clock 3 min behind
     resp = client.post("/v1/track", json=ev(occurredAt=iso(occurred), sentAt=iso(sent)))
     assert resp.status_code == 202
     (record,) = stream_records(redis_client, settings)
@@ -249,6 +249,23 @@ def test_unpaired_surrogate_escape_is_malformed_json_not_a_5xx(client, settings,
     assert record["props"]["note"] == "\U0001f600"
 
 
+def test_nan_and_infinity_are_malformed_json_not_null(client, settings, redis_client):
+    """json reads NaN, Infinity and 1e400 as floats no JSON column can hold (they were stored as null)."""
+    for token in ("NaN", "Infinity", "-Infinity", "1e400", "-2E+999"):
+        props = '{"viewDurationMs": 5, "score": ' + token + "}"
+        event = json.dumps(ev(props={})).replace('"props": {}', '"props": ' + props)
+        for path, body in [
+            ("/v1/track", event),
+            ("/v1/track/batch", '{"events": [' + event + "]}"),
+            ("/segment/v1/track", '{"event": "x", "userId": "u", "properties": ' + props + "}"),
+        ]:
+            resp = client.post(path, data=body, content_type="application/json")
+            answer = resp.get_json()
+            assert (resp.status_code, answer["code"]) == (400, "malformed_json"), (token, path)
+            assert token.lstrip("-") in answer["message"] or "overflows" in answer["message"]
+    assert stream_records(redis_client, settings) == []
+
+
 def test_integers_beyond_64_bits_keep_every_digit(client, settings, redis_client):
     """The body is parsed with orjson, which would turn such integers into floats: they take the json path."""
     body = json.dumps(ev(props={"viewDurationMs": 7, "big": 123456789012345678901234567890, "neg": -(2**63) - 1}))
@@ -315,7 +332,7 @@ def test_write_keys_when_configured(settings):
 
 def test_healthz_readyz(client, settings, redis_client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
-    assert client.get("/readyz").get_json() == {"status": "ready"}
+    assert client.get("/readyz").get_json()["status"] == "ready"
     redis_client.set(settings.stream_key, "oops")
     resp = client.get("/readyz")
     assert (resp.status_code, resp.get_json()["code"]) == (503, "not_ready")

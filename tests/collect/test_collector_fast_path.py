@@ -45,6 +45,14 @@ REQUESTS = [
     ("/v1/track", *_json([ev()])),  # not an object
     ("/v1/track", *_json(ev(sessionId="fp-5", props={"viewDurationMs": 3, "note": "café ✓"}))),
     ("/v1/track", "application/json", b'{"eventType": "asset_viewed", "source": "web", "props": {"x": NaN}}', "POST"),
+    ("/v1/track", "application/json", json.dumps(ev(sessionId="fp-11", props={"x": float("inf")})).encode(), "POST"),
+    ("/v1/track", "application/json", json.dumps(ev(sessionId="fp-12")).replace("}", ', "x": 1e999}').encode(), "POST"),
+    (
+        "/v1/track/batch",
+        "application/json",
+        b'{"events": [' + json.dumps(ev(props={"n": float("nan")})).encode() + b"]}",
+        "POST",
+    ),
     (
         "/v1/track",
         "application/json",

@@ -33,9 +33,9 @@ def _post(base: str, event: dict) -> tuple[int, dict]:
 
 
 @contextlib.contextmanager
-def _gunicorn(server: RedisServer, worker_class: str):
-    """gunicorn (gunicorn.conf.py, one worker of `worker_class`) on a private Redis, warmed up; yields (base url,
-    probe, process)."""
+def _gunicorn(server: RedisServer, worker_class: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+    """gunicorn (gunicorn.conf.py, one worker of `worker_class`, `args`) on a private Redis, `env` added, warmed up;
+    yields (base url, probe, process)."""
     env = {
         "REDIS_URL": server.url,
         "GUNICORN_WORKERS": "1",
@@ -43,8 +43,9 @@ def _gunicorn(server: RedisServer, worker_class: str):
         "GUNICORN_THREADS": "4",
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "ANALYTICS_REDIS_TIMEOUT_SECONDS": "5",
+        **(env or {}),
     }
-    with gunicorn_collector(env) as (base, proc), redis.Redis.from_url(server.url) as probe:
+    with gunicorn_collector(env, args=args) as (base, proc), redis.Redis.from_url(server.url) as probe:
         assert _post(base, ev(sessionId="warm"))[0] == 202
         yield base, probe, proc
 
@@ -129,3 +130,34 @@ def test_gevent_worker_groups_concurrent_requests_into_one_redis_call(settings, 
         assert ids <= {f[b"id"].decode() for _, f in probe.xrange(settings.stream_key)}
         calls = probe.info("commandstats")["cmdstat_evalsha"]["calls"] - calls_before
         assert calls <= 3, calls  # the first in flight, then the rest together (12 calls without grouping)
+
+
+def _arbiter(path: Path) -> int:
+    """The pid of the arbiter answering on the control socket at `path`."""
+    from gunicorn.ctl.client import ControlClient
+
+    deadline = time.monotonic() + 10  # the arbiter opens the socket once its workers are up
+    while not path.is_socket():
+        assert time.monotonic() < deadline, f"no control socket at {path}"
+        time.sleep(0.1)
+    with ControlClient(str(path), timeout=5) as ctl:
+        return ctl.send_command("show all")["arbiter"]["pid"]
+
+
+def test_two_collectors_keep_their_own_control_sockets(settings, private_redis, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}  # where gunicorn's default socket would go
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    run_a.mkdir(), run_b.mkdir()
+    with _gunicorn(private_redis, "gthread", ("--pid", str(run_a / "collector.pid")), env) as (_, _, proc_a):
+        with _gunicorn(private_redis, "gthread", ("--pid", str(run_b / "collector.pid")), env) as (_, _, proc_b):
+            assert _arbiter(run_a / "collector.ctl") == proc_a.pid
+            assert _arbiter(run_b / "collector.ctl") == proc_b.pid
+            proc_b.send_signal(signal.SIGTERM)
+            assert proc_b.wait(timeout=20) == 0
+        assert not (run_b / "collector.ctl").exists()
+        assert _arbiter(run_a / "collector.ctl") == proc_a.pid
+    with _gunicorn(private_redis, "gthread", env=env):  # no pid file, no run folder: no control socket at all
+        pass
+    assert not (home / ".gunicorn").exists()

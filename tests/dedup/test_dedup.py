@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics.dedup.job import deduplicate, rule_name
+from analytics.dedup.job import deduplicate, rule_name, run_window
 
 
 @pytest.fixture
@@ -18,14 +18,23 @@ def day():
 
 
 def _insert(
-    db, received_at, occurred_at=None, *, actor="usr_001", session="s1", entity="ast_001", etype="asset_viewed"
+    db,
+    received_at,
+    occurred_at=None,
+    *,
+    actor="usr_001",
+    session="s1",
+    entity="ast_001",
+    etype="asset_viewed",
+    source="web",
+    props="{}",
 ):
     eid = uuid.uuid4()
     db.execute(
         """INSERT INTO analytics.events (id, event_type, source, occurred_at, received_at, actor_id, session_id,
-                                         entity_id, entity_type, fingerprint)
-           VALUES (%s, %s, 'web', %s, %s, %s, %s, %s, 'asset', 'fp')""",
-        (eid, etype, occurred_at or received_at, received_at, actor, session, entity),
+                                         entity_id, entity_type, fingerprint, props_json)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'asset', 'fp', %s)""",
+        (eid, etype, source, occurred_at or received_at, received_at, actor, session, entity, props),
     )
     return str(eid)
 
@@ -86,6 +95,29 @@ def test_critical_fields_must_all_match(db, database_url, day):
     assert _dup(db, no_entity_b)["of"] == no_entity_a
 
 
+def test_source_and_props_must_match_too_whatever_the_key_order(db, database_url, day):
+    # The collector's fingerprint fields: two different actions of one user in one second are both kept.
+    t = day + timedelta(hours=8)
+    a = _insert(db, t, actor="usr_004", props='{"path": "/pricing", "title": "P"}')
+    same = _insert(db, t + timedelta(milliseconds=200), actor="usr_004", props='{"title": "P", "path": "/pricing"}')
+    other_props = _insert(db, t + timedelta(milliseconds=300), actor="usr_004", props='{"path": "/checkout"}')
+    other_source = _insert(
+        db,
+        t + timedelta(milliseconds=400),
+        actor="usr_004",
+        source="mobile",
+        props='{"path": "/pricing", "title": "P"}',
+    )
+    # Chain rule per full key: a, same (+0.2 s) and later = a + 1.1 s; later is 0.9 s after `same` but that one
+    # is a duplicate, and 1.1 s after the kept a: kept, even with other keys' events in between.
+    later = _insert(db, t + timedelta(milliseconds=1100), actor="usr_004", props='{"path": "/pricing", "title": "P"}')
+    res = deduplicate(database_url, day, day + timedelta(days=1))
+    assert res.marked == 1
+    assert _dup(db, same)["of"] == a
+    for eid in (a, other_props, other_source, later):
+        assert _dup(db, eid) is None
+
+
 def test_order_is_occurred_at_not_arrival(db, database_url, day):
     t = day + timedelta(hours=9)
     late = _insert(db, t + timedelta(seconds=30), occurred_at=t)  # arrived later, happened first
@@ -126,21 +158,66 @@ def test_view_hides_duplicates_and_run_is_recorded(db, database_url, day):
     assert (stats["scanned"], stats["marked"], start, end) == (2, 1, day, day + timedelta(days=1))
 
 
-def test_dag_marks_the_last_hours_before_the_interval_end(dagbag, settings, db, day):
-    t = day + timedelta(hours=25)  # 01:00 the next day: inside the last 2 h before 02:00
-    a = _insert(db, t, actor="usr_020")
-    b = _insert(db, t + timedelta(milliseconds=900), actor="usr_020")
-    outside = _insert(db, t - timedelta(hours=3), actor="usr_021")
-    _insert(db, t - timedelta(hours=3) + timedelta(milliseconds=100), actor="usr_021")
+def _job_run(db, run_id):
+    return db.execute(
+        "SELECT interval_start, interval_end, stats FROM analytics.job_runs WHERE job = 'dedup' AND run_id = %s",
+        (run_id,),
+    ).fetchone()
+
+
+@pytest.mark.parametrize("logical", ["none", "trigger_time"], ids=["no-logical-date", "logical-date-now"])
+def test_manual_run_covers_the_hours_before_its_trigger(dagbag, settings, db, day, logical):
+    # Triggered at 09:33 with hours=6: [03:33, 09:33). The last complete cron interval (the previous night,
+    # which Airflow gives a manual run as its data interval) must stay untouched.
+    trigger = day + timedelta(days=1, hours=9, minutes=33)
+    today_a = _insert(db, trigger - timedelta(hours=1), actor="usr_030")
+    today_b = _insert(db, trigger - timedelta(hours=1) + timedelta(milliseconds=500), actor="usr_030")
+    early_a = _insert(db, trigger - timedelta(hours=7), actor="usr_031")
+    early_b = _insert(db, trigger - timedelta(hours=7) + timedelta(milliseconds=500), actor="usr_031")
+    night_a = _insert(db, day + timedelta(hours=23), actor="usr_032")
+    night_b = _insert(db, day + timedelta(hours=23, milliseconds=500), actor="usr_032")
 
     dag = dagbag.get_dag("events_dedup_nightly")
-    assert dag.params["hours"] == 24
-    # CronDataIntervalTimetable: a manual run at day+1 02:00 covers [day 02:00, day+1 02:00); hours=2 narrows it.
-    run = dag.test(logical_date=day + timedelta(days=1, hours=2), run_conf={"hours": 2, "wait_for_loader": False})
+    run = dag.test(
+        run_after=trigger,
+        logical_date=None if logical == "none" else trigger,
+        run_conf={"hours": 6, "wait_for_loader": False},
+    )
+    assert run.state == "success"
+    assert _dup(db, today_b)["of"] == today_a
+    assert _dup(db, early_b) is None and _dup(db, night_b) is None
+    assert _dup(db, today_a) is None and _dup(db, early_a) is None and _dup(db, night_a) is None
+    start, end, stats = _job_run(db, run.run_id)
+    assert (start, end) == (trigger - timedelta(hours=6), trigger)
+    assert (stats["scanned"], stats["marked"]) == (2, 1)
+    assert stats["window_rule"] == "the trigger (manual run)"
+
+
+def test_manual_run_with_an_explicit_end(dagbag, settings, db, day):
+    end = day + timedelta(hours=12)
+    a = _insert(db, end - timedelta(minutes=30), actor="usr_033")
+    b = _insert(db, end - timedelta(minutes=30) + timedelta(milliseconds=200), actor="usr_033")
+    after = _insert(db, end + timedelta(minutes=30), actor="usr_034")
+    after_dup = _insert(db, end + timedelta(minutes=30, milliseconds=200), actor="usr_034")
+    dag = dagbag.get_dag("events_dedup_nightly")
+    run = dag.test(
+        run_after=end + timedelta(hours=5),
+        logical_date=None,
+        run_conf={"hours": 1, "end": end.isoformat().replace("+00:00", "Z"), "wait_for_loader": False},
+    )
     assert run.state == "success"
     assert _dup(db, b)["of"] == a
-    assert _dup(db, outside) is None
-    stats = db.execute(
-        "SELECT stats FROM analytics.job_runs WHERE job = 'dedup' AND run_id = %s", (run.run_id,)
-    ).fetchone()[0]
-    assert (stats["scanned"], stats["marked"]) == (2, 1)
+    assert _dup(db, after_dup) is None and _dup(db, after) is None
+    start, stop, stats = _job_run(db, run.run_id)
+    assert (start, stop, stats["window_rule"]) == (end - timedelta(hours=1), end, "the explicit end")
+
+
+@pytest.mark.parametrize("run_type", ["scheduled", "backfill"])
+def test_scheduled_and_backfill_runs_keep_their_data_interval(run_type):
+    interval_end = datetime(2026, 3, 2, 2, tzinfo=UTC)
+    w = run_window(run_type, 24, data_interval_end=interval_end, run_after=interval_end + timedelta(hours=7))
+    assert (w.start, w.end) == (interval_end - timedelta(hours=24), interval_end)
+    manual = run_window("manual", 24, data_interval_end=interval_end, run_after=interval_end + timedelta(hours=7))
+    assert manual.end == interval_end + timedelta(hours=7)
+    with pytest.raises(ValueError, match="time zone"):
+        run_window("manual", 1, data_interval_end=None, run_after=interval_end, end="2026-03-01T09:30:00")

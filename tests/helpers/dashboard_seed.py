@@ -66,7 +66,11 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
     for seq in range(4):
         redis_client.xadd(settings.stream_key, {"id": f"new-{seq}"})
     redis_client.xgroup_create(settings.stream_key, settings.consumer_group, id="0")
-    redis_client.xreadgroup(settings.consumer_group, "dash-test", {settings.stream_key: ">"}, count=2)
+    held = redis_client.xreadgroup(settings.consumer_group, "dash-test", {settings.stream_key: ">"}, count=2)
+    # Unacknowledged for 2.5 min (XCLAIM ... IDLE sets the idle time the stuck-batch check measures).
+    redis_client.xclaim(
+        settings.stream_key, settings.consumer_group, "dash-test", 0, [i for i, _ in held[0][1]], idle=150_000
+    )
 
     tag = uuid.uuid4().hex[:8]
     out.ids["load_runs"] = [
@@ -111,6 +115,7 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
                         "rule": "same-type-actor-session-entity-within-1000ms-of-kept",
                         "duration_ms": 310,
                         "rate": 0.025,
+                        "window_rule": "the data interval's end (scheduled run)",
                     }
                 ),
             ),

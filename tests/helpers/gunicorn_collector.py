@@ -24,12 +24,12 @@ def gunicorn_collector(
     /readyz answers, kill it after.
 
     with_conf: run with the repository's gunicorn.conf.py (GUNICORN_* variables in `env` tune it); without it,
-    gunicorn's own defaults plus `args`, from a directory where no gunicorn.conf.py is picked up."""
+    gunicorn's own defaults, from a directory where no gunicorn.conf.py is picked up. `args` are added either way."""
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn"]
     if with_conf:
         env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
-        cmd += ["-c", str(ROOT / "gunicorn.conf.py")]
+        cmd += ["-c", str(ROOT / "gunicorn.conf.py"), *args]
     else:
         cmd += ["-b", f"127.0.0.1:{port}", *args]
     with tempfile.TemporaryFile() as log:

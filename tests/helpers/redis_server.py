@@ -39,8 +39,9 @@ class RedisServer:
 
     AOF with fsync always, as in production, so a restart shows exactly what was acknowledged."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, aof: bool = True, extra: tuple[str, ...] = ()):
         self.port = port or free_port()
+        self.aof, self.extra = aof, extra
         self.dir = tempfile.mkdtemp(prefix="redis-test-")
         self.proc: subprocess.Popen | None = None
 
@@ -51,7 +52,8 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self.dir]
-            + ["--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "local"],
+            + (["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"])
+            + ["--enable-debug-command", "local", *self.extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -115,6 +117,13 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, the next start() replays the AOF as a crash would leave it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
 

@@ -175,7 +175,7 @@ def test_poison_entries_are_rejected_with_reason_and_the_rest_loads(settings, re
         # COPY lines
         "bad_time": (stream_fields(make_record(90, occurred_at="yesterday-ish")), "invalid"),
         "bad_ip": (stream_fields(make_record(91, ip_address="999.1.1.1")), "invalid"),
-        "no_fingerprint": (stream_fields(make_record(92, fingerprint=None)), "invalid"),
+        "no_source": (stream_fields(make_record(92, source=None)), "invalid"),
         "short_line": ({"id": new_event_id(), "r": line.rsplit(b"\t", 1)[0]}, "invalid"),
         "long_line": ({"id": new_event_id(), "r": line + b"\tx"}, "invalid"),
         "not_utf8": ({"id": new_event_id(), "r": line.replace(b"pytest", b"py\xfftest")}, "invalid"),

@@ -8,7 +8,7 @@ import json
 import socket
 import textwrap
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -92,6 +92,20 @@ def smtp_receiver():
     controller.stop()
 
 
+def _run_failing_dag(tmp_path):
+    """Run FAILING_DAG (two tries) with dag.test(); returns the run."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    (tmp_path / "failing_dag.py").write_text(FAILING_DAG)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    # dag.test() needs the DAG serialized in a bundle; this test DAG lives outside dags/ on purpose.
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
+    return bag.get_dag("alerts_test_failing").test()
+
+
 def test_failing_task_alerts_once_after_last_retry(
     tmp_path, airflow_db, settings, db, http_receiver, smtp_receiver, monkeypatch
 ):
@@ -105,16 +119,7 @@ def test_failing_task_alerts_once_after_last_retry(
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test/")
     monkeypatch.setenv("ALERT_TIMEOUT_SECONDS", "2")
 
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    (tmp_path / "failing_dag.py").write_text(FAILING_DAG)
-    bag = DagBag(dag_folder=str(tmp_path))
-    assert bag.import_errors == {}
-    # dag.test() needs the DAG serialized in a bundle; this test DAG lives outside dags/ on purpose.
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
-    run = bag.get_dag("alerts_test_failing").test()
+    run = _run_failing_dag(tmp_path)
     assert run.state == "failed"
 
     # Exactly one alert per channel, after the second (last) try; the dead Slack hook hid nothing.
@@ -151,6 +156,17 @@ def test_failing_task_alerts_once_after_last_retry(
     assert channels["slack"].startswith("failed:")
 
 
+def test_a_broken_analytics_postgres_connection_still_pages(tmp_path, airflow_db, settings, http_receiver, monkeypatch):
+    """The alerts table is out of reach (the connection does not parse): the channels are still told."""
+    base, posts = http_receiver
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{base}/hook")
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", '{"conn_type": "postgres", "host": ')
+    run = _run_failing_dag(tmp_path)
+    assert run.state == "failed"
+    assert [p for p, _ in posts] == ["/hook"]
+    assert "disk on fire" in posts[0][1]["text"]
+
+
 def test_every_channel_down_still_logged_and_recorded(settings, db, monkeypatch, caplog):
     from analytics.config import Settings
     from analytics.monitor.alerts.dispatch import deliver
@@ -179,3 +195,88 @@ def test_every_channel_down_still_logged_and_recorded(settings, db, monkeypatch,
     }
     assert any(key in r.getMessage() for r in caplog.records)
     assert db.execute("SELECT count(*) FROM analytics.alerts WHERE alert_key = %s", (key,)).fetchone() == (1,)
+
+
+FLAKY_DAG = textwrap.dedent(
+    '''
+    """Test DAG: one task that fails while ALERTS_TEST_FAIL is set."""
+    import os
+    from datetime import datetime
+
+    from airflow.sdk import dag, task
+
+    from analytics.dag_defaults import default_args
+
+
+    @dag(
+        dag_id="alerts_test_flaky",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        tags=["test"],
+        default_args=default_args(retries=0),
+    )
+    def alerts_test_flaky():
+        @task
+        def wobble():
+            if os.environ.get("ALERTS_TEST_FAIL"):
+                raise RuntimeError("upstream store refused the batch")
+
+        wobble()
+
+
+    alerts_test_flaky()
+    '''
+)
+
+
+def test_task_failure_alert_resolves_when_the_next_run_succeeds(
+    tmp_path, airflow_db, settings, db, http_receiver, monkeypatch
+):
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    from analytics.monitor.dashboard import alerts_section
+
+    base, posts = http_receiver
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{base}/hook")
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test/")
+    (tmp_path / "flaky_dag.py").write_text(FLAKY_DAG)
+    bag = DagBag(dag_folder=str(tmp_path))
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
+    dag = bag.get_dag("alerts_test_flaky")
+
+    def firing() -> int:
+        return alerts_section(db, settings, datetime.now(UTC))["firing"]
+
+    db.execute("UPDATE analytics.alerts SET state = 'resolved' WHERE dag_id = 'alerts_test_flaky'")
+    before = firing()
+    monkeypatch.setenv("ALERTS_TEST_FAIL", "1")
+    failed = dag.test()
+    assert failed.state == "failed"
+    assert [b["state"] for _, b in posts] == ["firing"]
+    assert firing() == before + 1
+
+    monkeypatch.delenv("ALERTS_TEST_FAIL")
+    # A run due earlier (say, a backfill of an older interval) succeeding says nothing about the failed one.
+    assert dag.test(run_after=datetime.now(UTC) - timedelta(days=1), logical_date=None).state == "success"
+    assert [b["state"] for _, b in posts] == ["firing"] and firing() == before + 1
+    ok = dag.test()
+    assert ok.state == "success"
+    assert [b["state"] for _, b in posts] == ["firing", "resolved"]
+    resolved = posts[1][1]
+    assert resolved["title"] == f"Resolved: {posts[0][1]['title']}"
+    assert (resolved["dag_id"], resolved["task_id"], resolved["run_id"]) == ("alerts_test_flaky", "wobble", ok.run_id)
+    assert resolved["log_url"].startswith("https://airflow.example.test/dags/alerts_test_flaky/runs/")
+    assert failed.run_id in resolved["message"] and ok.run_id in resolved["text"]
+    row = db.execute(
+        "SELECT state, resolved_at IS NOT NULL, channels FROM analytics.alerts WHERE dag_id = 'alerts_test_flaky' "
+        "AND run_id = %s",
+        (failed.run_id,),
+    ).fetchone()
+    assert row[:2] == ("resolved", True) and row[2]["webhook"] == "sent"
+    assert firing() == before  # the badge counts only what is still open
+
+    assert dag.test().state == "success"
+    assert len(posts) == 2  # nothing open any more: a further success announces nothing

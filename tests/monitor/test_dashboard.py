@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,6 +79,7 @@ def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
     assert s["ok"] and s["groupExists"]
     assert (s["length"], s["lag"], s["pending"]) == (seeded.stream_length, seeded.lag, seeded.pending)
     assert seeded.oldest_pending_min_age <= s["oldestPendingAgeSeconds"] < seeded.oldest_pending_min_age + 30
+    assert 150 <= s["oldestPendingIdleSeconds"] < 180 and s["stuckPending"] == 0  # under the 300 s threshold
 
     loads = body["loads"]
     assert loads["ok"] and loads["last"]["inserted"] == seeded.last_load_inserted
@@ -134,13 +135,33 @@ def test_stores_are_the_airflow_connections_when_defined(plugin_module, settings
     assert body["stream"]["ok"] and body["stream"]["length"] == seeded.stream_length
     assert body["loads"]["ok"] and body["loads"]["last"]["inserted"] == seeded.last_load_inserted
     assert body["alerts"]["ok"] and body["alerts"]["firing"] >= 1
+    assert body["stores"]["postgres"] == {
+        "target": f"postgresql://{pg_conn['host']}:{pg_conn['port']}/{pg['dbname']}",
+        "source": "connection analytics_postgres",
+        "fallback": False,
+    }
+    assert body["stores"]["redis"]["source"] == "connection analytics_redis"
 
-    # Without the connections, the environment's (dead) stores, reported as such.
+    # A connection defined but broken: an error naming it, never the environment's stores.
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_REDIS", json.dumps(redis_conn | {"conn_type": "http"}))
+    plugin_module._stores.clear()
+    broken = _client(plugin_module, settings).get("/api/overview?hours=1", headers=ADMIN)
+    assert broken.status_code == 503 and broken.json()["code"] == "connection_invalid"
+    assert "Airflow connection 'analytics_redis' is unusable: its type is 'http'" in broken.json()["message"]
+    assert _client(plugin_module, settings).get("/api/overview").status_code == 401  # no store errors before login
+
+    # Without the connections, the environment's (dead) stores, reported as such: a fallback the page flags.
     monkeypatch.delenv("AIRFLOW_CONN_ANALYTICS_POSTGRES")
     monkeypatch.delenv("AIRFLOW_CONN_ANALYTICS_REDIS")
     plugin_module._stores.clear()
     body = _client(plugin_module, env_dead).get("/api/overview?hours=1", headers=ADMIN).json()
     assert body["collector"]["error"] == "Redis unreachable" and body["loads"]["error"] == "PostgreSQL unreachable"
+    assert body["stores"]["postgres"] == {
+        "target": f"postgresql://127.0.0.1:{port}/analytics",
+        "source": "DATABASE_URL",
+        "fallback": True,
+    }
+    assert body["stores"]["redis"] == {"target": f"redis://127.0.0.1:{port}/0", "source": "REDIS_URL", "fallback": True}
 
 
 def test_figures_are_judged_against_the_monitor_thresholds(plugin_module, settings, seeded):
@@ -223,8 +244,20 @@ def test_store_outages_are_explicit_per_section(plugin_module, settings):
 
 def test_page_and_data_require_credentials(plugin_module, settings):
     client = _client(plugin_module, settings)
-    assert client.get("/api/overview").status_code == 401
-    assert client.get("/api/overview", headers={"Authorization": "Bearer wrong"}).status_code in (401, 403)
+    missing = client.get("/api/overview")
+    assert missing.status_code == 401 and missing.json() == {"code": "unauthorized", "message": "Not authenticated"}
+    wrong = client.get("/api/overview", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
+    # Every error of the dashboard's API is the project's envelope, as the collector's (ingest_api/errors.py).
+    bad = client.get("/api/overview?hours=99", headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["code"] == "bad_request"
+    assert [e["field"] for e in bad.json()["errors"]] == ["hours"]
+    assert client.get("/api/nothing", headers=ADMIN).json() == {"code": "not_found", "message": "Not Found"}
+    broken = TestClient(
+        plugin_module.create_app(settings.with_overrides(redis_url="nonsense")), raise_server_exceptions=False
+    )
+    crash = broken.get("/api/overview", headers=ADMIN)
+    assert crash.status_code == 500 and crash.json() == {"code": "internal_error", "message": "internal error"}
     assert client.get("/", follow_redirects=False).status_code in (401, 307)
     page = client.get("/", headers=ADMIN)
     assert page.status_code == 200 and "static/dashboard.js" in page.text
@@ -262,8 +295,35 @@ def test_airflow_session_cookie_and_bearer_jwt_are_accepted(plugin_module, setti
 
     bare = _client(plugin_module, settings)
     assert bare.get("/api/overview", headers={"Authorization": f"Bearer {token}"}).json()["viewer"] == "analyst"
-    assert bare.get("/api/overview", headers={"Authorization": f"Bearer {token[:-4]}xxxx"}).status_code == 403
-    bare.cookies.set("_token", "not-a-jwt")
-    assert bare.get("/api/overview").status_code == 403
     login = bare.get("/", follow_redirects=False, cookies={"_token": ""})
     assert login.status_code == 307 and "/auth/login" in login.headers["location"]
+
+
+def test_an_expired_or_invalid_session_is_a_401_envelope_and_the_page_goes_to_login(
+    plugin_module, settings, auth_manager
+):
+    """Not Airflow's raw `{"detail": "Invalid JWT token"}` (a 403): the project's envelope, 401, so the page's script
+    sends the browser to the login; the page itself redirects there."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    user = SimpleAuthManagerUser(username="analyst", role="viewer")
+    expired = auth_manager.generate_jwt(user, expiration_time_in_seconds=-120)
+    valid = auth_manager.generate_jwt(user)
+    for bad in (expired, f"{valid[:-4]}xxxx", "not-a-jwt"):
+        for how in ({"cookies": {"_token": bad}}, {"headers": {"Authorization": f"Bearer {bad}"}}):
+            client = _client(plugin_module, settings)
+            resp = client.get("/api/overview", **how)
+            assert resp.status_code == 401, resp.text
+            assert resp.json() == {"code": "unauthorized", "message": plugin_module.SESSION_INVALID}
+            assert resp.headers["www-authenticate"] == "Bearer"
+        page = _client(plugin_module, settings).get("/", follow_redirects=False, cookies={"_token": bad})
+        assert page.status_code == 307 and "/auth/login" in page.headers["location"]
+
+    # Where the script sends the browser: the login, then back to the page it came from (a path of this server only).
+    client = _client(plugin_module, settings)
+    back = client.get("/login?next=/plugin/analytics-pipeline", follow_redirects=False)
+    assert back.status_code == 307
+    assert parse_qs(urlsplit(back.headers["location"]).query)["next"] == ["http://testserver/plugin/analytics-pipeline"]
+    for hostile in ("https://evil.example/x", "//evil.example/x", "/\\evil.example"):
+        off = client.get("/login", params={"next": hostile}, follow_redirects=False)
+        assert parse_qs(urlsplit(off.headers["location"]).query)["next"] == ["http://testserver/"], hostile

@@ -143,6 +143,9 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         expect(frame.locator('#nightly dd[data-field="Scanned"]')).to_have_text("48,000")
         expect(frame.locator('#nightly dd[data-field="Marked duplicate"]')).to_have_text("1,200")
         expect(frame.locator('#nightly dd[data-field="Rate"]')).to_have_text("2.50 %")
+        expect(frame.locator('#nightly dd[data-field="Window"]')).to_have_text(
+            "the 24.0 h before the data interval's end (scheduled run)"
+        )
 
         resolved_id, firing_id = seeded.ids["alerts"]
         firing = frame.locator(f'#alerts tr[data-alert-id="{firing_id}"]')
@@ -194,5 +197,23 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
             "Refresh failed: Dashboard API answered HTTP 502", timeout=10_000
         )
         expect(page.locator("#status")).to_have_class(re.compile(r"\bstale\b"))
+        page.unroute("**/api/overview*")
+
+        # Which stores it reads: no connections defined here, so the environment's, flagged as a fallback.
+        expect(page.locator('#stores [data-store="postgres"]')).to_have_attribute("data-source", "DATABASE_URL")
+        expect(page.locator('#stores [data-store="redis"]')).to_have_class("fallback")
+        expect(page.locator("#stores")).to_contain_text("(connection not defined)")
+
+        # The session expires (its JWT no longer validates): the next poll sends the browser to Airflow's login,
+        # and logging in brings it back to the dashboard.
+        token = next(c for c in page.context.cookies() if c["name"] == "_token")
+        page.context.add_cookies([token | {"value": token["value"][:-6] + "AAAAAA"}])
+        page.wait_for_url(re.compile(r"/auth/login"), timeout=15_000)
+        assert "analytics-dashboard" in page.url  # `next` points back at the page
+        page.locator("input[name=username]").fill(USER)
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("button[type=submit]").click()
+        page.wait_for_url(re.compile(r"/analytics-dashboard/\?refresh=2$"), timeout=15_000)
+        expect(page.locator('[data-figure="accepted"] .value')).to_have_text("75", timeout=10_000)
     finally:
         cleanup(db, seeded)

@@ -79,21 +79,34 @@ def test_dedup_rate_alerts_once_then_resolves(client, mon_settings, redis_client
 
 def test_cooldown_reminds_after_it_expires(client, mon_settings, redis_client, db):
     s, posts = mon_settings
-    events = [_event(100 + i, source="ios") for i in range(20)]
+    events = [_event(100 + i, source="mobile") for i in range(20)]
     client.post("/v1/track/batch", json={"events": events})
     client.post("/v1/track/batch", json={"events": events[:10]})
     now = datetime.now(UTC)
-    monitor(s.database_url, redis_client, s, now)
+    log = "https://airflow.example.test/dags/events_monitor/runs/r/tasks/check?try_number=1"
+    monitor(s.database_url, redis_client, s, now, run_id="mon-run-1", log_url=log)
+    first = _hooks(posts, "monitor.collector_dedup_rate")[0]
+    # A monitor alert names the run that saw it and links its log, like a task failure.
+    assert (first["dag_id"], first["task_id"], first["run_id"], first["log_url"]) == (
+        "events_monitor",
+        "check",
+        "mon-run-1",
+        log,
+    )
+    assert "Run: events_monitor mon-run-1" in first["text"] and f"Log: {log}" in first["text"]
     # Same counters seen 61 min later (still firing): a reminder, same row.
     s_short = s.with_overrides(monitor_window_minutes=120)
-    out = monitor(s.database_url, redis_client, s_short, now + timedelta(minutes=61))
-    assert "monitor.collector_dedup_rate:ios" in out["alerts"]["reminded"]
+    out = monitor(s.database_url, redis_client, s_short, now + timedelta(minutes=61), run_id="mon-run-2", log_url=log)
+    assert "monitor.collector_dedup_rate:mobile" in out["alerts"]["reminded"]
     sent = _hooks(posts, "monitor.collector_dedup_rate")
-    assert len(sent) == 2 and "still firing" in sent[1]["title"]
-    assert db.execute(
-        "SELECT count(*), max(send_count) FROM analytics.alerts WHERE alert_key = 'monitor.collector_dedup_rate:ios'"
-        " AND state = 'firing'"
-    ).fetchone() == (1, 2)
+    assert len(sent) == 2 and "still firing" in sent[1]["title"] and sent[1]["run_id"] == "mon-run-2"
+    count, sends, title, message, run_id = db.execute(
+        "SELECT count(*) OVER (), send_count, title, message, run_id FROM analytics.alerts "
+        "WHERE alert_key = 'monitor.collector_dedup_rate:mobile' AND state = 'firing'"
+    ).fetchone()
+    assert (count, sends, run_id) == (1, 2, "mon-run-2")
+    # The row's title and message are the reminder's, together: they never disagree.
+    assert title == sent[1]["title"] and message == sent[1]["text"] and message.splitlines()[0].endswith(title)
 
 
 def test_stuck_pending_entry_alerts(mon_settings, redis_client, db):
@@ -106,15 +119,52 @@ def test_stuck_pending_entry_alerts(mon_settings, redis_client, db):
     now = datetime.now(UTC)
     fresh = monitor(s.database_url, redis_client, s, now)
     assert "monitor.stuck_pending" not in fresh["alerts"]["fired"]
-    stuck = monitor(s.database_url, redis_client, s, now + timedelta(minutes=10))
+    # Ten minutes without an acknowledgement: XCLAIM ... IDLE sets the entry's idle time as if they had passed.
+    redis_client.xclaim(s.stream_key, s.consumer_group, "crashed-worker", 0, [entry], idle=600_000)
+    stuck = monitor(s.database_url, redis_client, s, now)
     assert "monitor.stuck_pending" in stuck["alerts"]["fired"]
     alert = _hooks(posts, "monitor.stuck_pending")[0]
-    assert alert["details"]["oldestPendingId"] == entry and alert["details"]["pending"] == 1
-    assert "XPENDING" in alert["first_check"]
+    assert alert["details"]["longestIdleId"] == entry and alert["details"]["stuckPending"] == 1
+    assert alert["details"]["consumer"] == "crashed-worker" and alert["details"]["longestIdleSeconds"] >= 600
+    assert "XPENDING" in alert["first_check"] and "10 min" in alert["title"]
 
     redis_client.xack(s.stream_key, s.consumer_group, entry)
-    cleared = monitor(s.database_url, redis_client, s, now + timedelta(minutes=15))
+    cleared = monitor(s.database_url, redis_client, s, now + timedelta(minutes=5))
     assert "monitor.stuck_pending" in cleared["alerts"]["resolved"]
+
+
+def test_dead_consumer_pages_past_a_small_idle_threshold(mon_settings, redis_client, db):
+    import time
+
+    s, posts = mon_settings
+    s = s.with_overrides(monitor_pending_age_max_seconds=1)
+    redis_client.xgroup_create(s.stream_key, s.consumer_group, id="0", mkstream=True)
+    entry = redis_client.xadd(s.stream_key, {"id": "x", "payload": "{}"}).decode()
+    redis_client.xreadgroup(s.consumer_group, "dead-worker", {s.stream_key: ">"}, count=1)
+    # Idle past the 1 s threshold: read the idle time Redis reports rather than trusting the sleep.
+    while redis_client.xpending_range(s.stream_key, s.consumer_group, "-", "+", 1)[0]["time_since_delivered"] < 1100:
+        time.sleep(0.2)
+    out = monitor(s.database_url, redis_client, s, datetime.now(UTC))
+    assert "monitor.stuck_pending" in out["alerts"]["fired"]
+    assert _hooks(posts, "monitor.stuck_pending")[0]["details"]["longestIdleId"] == entry
+
+
+def test_old_backlog_drained_by_a_healthy_loader_pages_nothing(mon_settings, redis_client, db):
+    s, posts = mon_settings
+    # An outage's backlog: entries added 20 min ago, far past the 5 min threshold.
+    old_ms = int(datetime.now(UTC).timestamp() * 1000) - 20 * 60 * 1000
+    ids = [redis_client.xadd(s.stream_key, {"id": f"o{i}"}, id=f"{old_ms}-{i}").decode() for i in range(6)]
+    redis_client.xgroup_create(s.stream_key, s.consumer_group, id="0")
+    now = datetime.now(UTC)
+    for batch in (ids[:3], ids[3:]):
+        # The loader holds a batch (delivered a moment ago) while the monitor looks, then acknowledges it.
+        redis_client.xreadgroup(s.consumer_group, "events_load", {s.stream_key: ">"}, count=len(batch))
+        out = monitor(s.database_url, redis_client, s, now)
+        assert out["figures"]["stream"]["oldestPendingAgeSeconds"] > 19 * 60
+        assert out["figures"]["stream"]["pending"] == 3 and out["figures"]["stream"]["stuckPending"] == 0
+        assert "monitor.stuck_pending" not in out["alerts"]["fired"]
+        redis_client.xack(s.stream_key, s.consumer_group, *batch)
+    assert _hooks(posts, "monitor.stuck_pending") == []
 
 
 def test_redis_down_alerts_and_keeps_open_alerts(mon_settings, db):

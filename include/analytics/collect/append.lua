@@ -5,8 +5,8 @@
 -- per event: its stream entry id, or "=<reason>:<original id>" for a duplicate (one flat string each is cheaper
 -- to send and to read than a nested reply).
 -- KEYS: stream, stats hash (this minute), rejected stream, known users, assets, licenses, projects, payouts,
---   then per event: fingerprint key, idempotency key ("" = none).
--- ARGV: fp ttl, idem ttl, stats ttl, rejected count R, rejected maxlen (0 = unbounded),
+--   then per event: fingerprint key ("" = none: never fingerprint-deduplicated), idempotency key ("" = none).
+-- ARGV: fp ttl, idem ttl, stats ttl, rejected count R,
 --   then per rejection (8): stats suffix "reason|source|event_type", payload, reason, errors, source, event_type, stage,
 --   rejected_at,
 --   then per event (6): id, COPY line (analytics.collect.copyrow), stats suffix "source|event_type", actor id to check ("" = none),
@@ -15,8 +15,8 @@
 -- (SET NX GET: one command for the check and the claim) just before the XADD, and dropped again if the XADD fails.
 local stream, stats, rejected = KEYS[1], KEYS[2], KEYS[3]
 local fp_ttl, idem_ttl, stats_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local n_rej, rej_maxlen = tonumber(ARGV[4]), tonumber(ARGV[5])
-local first_event = 5 + 8 * n_rej
+local n_rej = tonumber(ARGV[4])
+local first_event = 4 + 8 * n_rej
 local n = (#KEYS - 8) / 2
 local misses = {"miss"}
 -- Each id is looked up once per call: a batch often names the same actor and entity many times.
@@ -41,15 +41,13 @@ for i = 1, n do
   end
 end
 if #misses > 1 then return misses end
-local a = 5
+-- The rejected stream is not capped here: the loader copies it to analytics.rejected_events and trims it only
+-- below what it acknowledged, like the event stream (a MAXLEN would drop rejections never copied).
+local a = 4
 for _ = 1, n_rej do
   local fields = {"payload", ARGV[a + 2], "reason", ARGV[a + 3], "errors", ARGV[a + 4], "source", ARGV[a + 5],
     "event_type", ARGV[a + 6], "stage", ARGV[a + 7], "rejected_at", ARGV[a + 8]}
-  if rej_maxlen > 0 then
-    redis.call("XADD", rejected, "MAXLEN", "~", rej_maxlen, "*", unpack(fields))
-  else
-    redis.call("XADD", rejected, "*", unpack(fields))
-  end
+  redis.call("XADD", rejected, "*", unpack(fields))
   redis.call("HINCRBY", stats, "rejected|" .. ARGV[a + 1], 1)
   a = a + 8
 end
@@ -68,12 +66,14 @@ for i = 1, n do
       field = "duplicate|idempotency_key|" .. suffix
     end
   end
-  if not prior then
+  if not prior and fp_key ~= "" then
     -- Claims the fingerprint and reads an earlier holder in one command.
     prior = redis.call("SET", fp_key, id, "NX", "GET", "EX", fp_ttl)
     if prior then
       out[i] = "=fingerprint:" .. prior
       field = "duplicate|fingerprint|" .. suffix
+      -- A retry of this double-fire (same key) must get the same answer after the fingerprint expires.
+      if idem_key ~= "" then redis.call("SET", idem_key, prior, "EX", idem_ttl) end
     end
   end
   if not prior then
@@ -85,7 +85,7 @@ for i = 1, n do
       sid = redis.pcall("XADD", stream, "*", "id", id, "r", payload)
     end
     if type(sid) == "table" then
-      redis.call("DEL", fp_key)  -- the event is not in the stream: no fingerprint may say it is
+      if fp_key ~= "" then redis.call("DEL", fp_key) end  -- the event is not in the stream: no fingerprint may say it is
       return sid
     end
     if idem_key ~= "" then redis.call("SET", idem_key, id, "EX", idem_ttl) end

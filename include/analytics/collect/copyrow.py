@@ -14,9 +14,7 @@ import re
 from operator import itemgetter
 from typing import Any
 
-import orjson
-
-from analytics.collect.events import EventRejected, FieldError
+from analytics.collect.events import EventRejected, FieldError, canonical_json
 
 # The line's columns, in order; the loader adds `stream_id` (Redis assigns it at XADD). received_at first:
 # the newest line of a batch is then simply its largest (the loader records the latest received_at).
@@ -63,8 +61,10 @@ _CLIENT_FIELD = {
 def encode_line(record: dict[str, Any]) -> bytes:
     """The event record (as `Ingestor.prepare` returns it) → its COPY line, UTF-8, without the trailing
     stream id and newline. Raises EventRejected for text PostgreSQL cannot store (NUL, lone surrogates)."""
-    props, attribution = record["props"], record["attribution"]
-    values = (*_head(record), json_text(props), json_text(attribution))
+    attribution = record["attribution"]
+    # `props_json`: the canonical text the fingerprint already made (Ingestor.prepare); serialised once.
+    props = record.get("props_json") or json_text(record["props"])
+    values = (*_head(record), props, json_text(attribution))
     values += _tail(record)
     line = "\t".join([_NULL if v is None else v for v in values])
     # One pass over the whole line instead of one per value: the only backslashes may be the NULL markers,
@@ -80,13 +80,8 @@ def encode_line(record: dict[str, Any]) -> bytes:
 
 
 def json_text(value: Any) -> str:
-    """A props / attribution value as the JSON text its column holds ("{}" when empty)."""
-    if not value:
-        return "{}"
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits; surrogates are reported by the careful path
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """A props / attribution value as the JSON text its column holds ("{}" when empty; keys sorted)."""
+    return canonical_json(value)
 
 
 def _careful(record: dict[str, Any], values: tuple) -> bytes:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 import uuid_utils
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, with_config
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from analytics.collect.registry import ENTITY_TYPES, EVENT_TYPES
+from analytics.collect.registry import ENTITY_TYPES, EVENT_TYPES, SOURCES
 
 MAX_PROPS_BYTES = 16_384
 MAX_PROPS_DEPTH = 5
@@ -139,6 +142,9 @@ class Rules:
     max_age: timedelta = timedelta(days=7)
     max_future: timedelta = timedelta(minutes=5)
     backfill_sources: tuple[str, ...] = ("backfill", "import")
+    sources: frozenset[str] = frozenset(SOURCES)
+    # sentAt this close to receivedAt measures the client's clock error; further off it is a replay or an import.
+    max_clock_skew: timedelta = timedelta(minutes=15)
 
 
 def _pydantic_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
@@ -186,6 +192,17 @@ def normalise(
                 )
             ],
         )
+    if event.source not in rules.sources:
+        raise EventRejected(
+            "unknown_source",
+            [
+                FieldError(
+                    "source",
+                    "registered",
+                    f"unknown source {event.source!r}; valid: {', '.join(sorted(rules.sources))}",
+                )
+            ],
+        )
     errors: list[FieldError] = []
     if event.entityType is not None and event.entityType not in ENTITY_TYPES:
         errors.append(FieldError("entityType", "enum", f"must be one of {', '.join(ENTITY_TYPES)}"))
@@ -209,12 +226,21 @@ def normalise(
     if errors:
         raise EventRejected("entity_type", errors)
 
+    for key in event.props:
+        if key[:1] == "_":
+            raise EventRejected(
+                "props",
+                [FieldError(f"props.{key}", "reserved", "keys starting with '_' are reserved for the pipeline")],
+            )
+
     occurred_raw = event.occurredAt
     occurred = occurred_raw or received_at
-    if event.sentAt is not None and occurred_raw is not None:
-        # The client's clock may be off; what it measured between occurrence and sending is not.
+    sent = event.sentAt
+    if sent is not None and occurred_raw is not None and abs(received_at - sent) <= rules.max_clock_skew:
+        # A recent sentAt measures the client's clock error: what the client timed between occurrence and
+        # sending is kept, its clock is not. An old sentAt is a replay or an import: its times stand as sent.
         try:
-            occurred = occurred_raw + (received_at - event.sentAt)
+            occurred = occurred_raw + (received_at - sent)
         except OverflowError:
             raise EventRejected(
                 "timestamp",
@@ -269,14 +295,55 @@ def normalise(
     }
 
 
-def fingerprint(record: dict[str, Any]) -> str:
-    """Same type, actor, session, entity and second of occurrence = the same event."""
-    second = record["occurred_at"][:19]  # ISO 8601 truncated to whole seconds
-    key = (
-        f"{record['event_type'] or ''}\x1f{record.get('actor_id') or ''}\x1f{record.get('session_id') or ''}"
-        f"\x1f{record.get('entity_id') or ''}\x1f{second}"
+def canonical_json(value: Any) -> str:
+    """JSON text with the keys sorted at every level ("{}" when empty): equal objects, equal text."""
+    if not value:
+        return "{}"
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # integers beyond 64 bits, lone surrogates (refused later, by the COPY line)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def fingerprint(record: dict[str, Any]) -> str | None:
+    """Same type, actor, session, entity, source, second of occurrence and props = the same event.
+
+    None without actor and session: nothing identifies the sender, so such events are never collapsed.
+    Reuses the record's `props_json` (its canonical props text) when `Ingestor.prepare` set it."""
+    actor, session = record.get("actor_id"), record.get("session_id")
+    if actor is None and session is None:
+        return None
+    props = record.get("props_json") or canonical_json(record["props"])
+    key = "\x1f".join(
+        (
+            record["event_type"],
+            actor or "",
+            session or "",
+            record.get("entity_id") or "",
+            record["source"],
+            record["occurred_at"][:19],  # ISO 8601 truncated to whole seconds
+            props,
+        )
     )
-    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    try:
+        data = key.encode()
+    except UnicodeEncodeError:  # a lone surrogate: the COPY line refuses the event right after
+        data = key.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)  # a client's address repeats request after request
+def inet_address(text: str) -> str | None:
+    """`text` as PostgreSQL's inet stores it, or None when it is not a plain IP address.
+
+    A proxy's hop may be anything (a name, "unknown", an address with a port or an IPv6 zone): the event
+    is still accepted, with no address, rather than accepted and then refused by the loader's inet column."""
+    if "%" in text:  # IPv6 zone ids: Python accepts them, inet does not
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def new_event_id() -> str:

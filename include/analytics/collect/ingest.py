@@ -18,6 +18,7 @@ from analytics.collect.events import (
     EventRejected,
     FieldError,
     Rules,
+    canonical_json,
     fingerprint,
     iso_utc,
     new_event_id,
@@ -25,7 +26,7 @@ from analytics.collect.events import (
     parse_event,
 )
 from analytics.collect.refs import RefCache
-from analytics.collect.registry import EVENT_TYPES
+from analytics.collect.registry import EVENT_TYPES, SOURCES
 from analytics.collect.stream import Item, Misses, Outcome, Rejection, StreamWriter
 from analytics.config import Settings
 
@@ -60,6 +61,8 @@ def rules_from(settings: Settings) -> Rules:
         max_age=timedelta(days=settings.max_event_age_days),
         max_future=timedelta(seconds=settings.max_future_skew_seconds),
         backfill_sources=settings.backfill_sources,
+        sources=frozenset((*SOURCES, *settings.extra_sources)),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
     )
 
 
@@ -151,6 +154,7 @@ class Ingestor:
             raise EventRejected("schema", [FieldError("body", "max_depth", "nested too deeply")]) from None
         record["id"] = new_event_id()
         record["received_at"] = received_at_iso or iso_utc(received_at)
+        record["props_json"] = canonical_json(record["props"])  # once: for the fingerprint and the COPY line
         record["fingerprint"] = fingerprint(record)
         return record
 
@@ -180,10 +184,43 @@ class Ingestor:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
                 rejected.append(rejection(raw, exc.reason, errors, stage))
-        outcomes = self.writer.append([it for _, it in pending], rejected, rejected_at=rejected_at)
+        return self._append(items, pending, results, rejected, stage, rejected_at, keep=True)
+
+    def revalidate(self, items: list[tuple[Any, datetime]], received_at: datetime) -> list[Result]:
+        """Replay kept rejections, each given with the moment it first arrived: one Result per item, in order.
+
+        Each item is validated as of its first arrival (so its occurrence time is what the collector would have
+        computed then, `sentAt` correction included), stamped received now, and appended through the same
+        reference check and dedupe as `ingest`. A rejection is only answered: the item is already kept."""
+        results: list[Result | None] = [None] * len(items)
+        pending: list[tuple[int, Item]] = []
+        now_iso = iso_utc(received_at)
+        for i, (raw, first_received) in enumerate(items):
+            try:
+                record = self.prepare(raw, first_received, None, None)
+                record["received_at"] = now_iso
+                pending.append((i, _item(record, self.check_refs)))
+            except EventRejected as exc:
+                errors = [e.as_dict() for e in exc.errors]
+                results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
+        return self._append([raw for raw, _ in items], pending, results, [], self.stage, now_iso, keep=False)
+
+    def _append(
+        self,
+        raws: list[Any],
+        pending: list[tuple[int, Item]],
+        results: list[Result | None],
+        rejected: list[Rejection],
+        stage: str,
+        rejected_at: str,
+        *,
+        keep: bool,
+    ) -> list[Result]:
+        """Append the valid items (and keep `rejected` when `keep`) in one atomic call; misses confirmed first."""
+        outcomes = self.writer.append([it for _, it in pending], rejected if keep else [], rejected_at=rejected_at)
         if isinstance(outcomes, Misses):
-            pending = self._resolve_misses(items, pending, outcomes, results, rejected, stage)
-            outcomes = self.writer.append([it for _, it in pending], rejected, rejected_at=rejected_at)
+            pending = self._resolve_misses(raws, pending, outcomes, results, rejected, stage)
+            outcomes = self.writer.append([it for _, it in pending], rejected if keep else [], rejected_at=rejected_at)
             assert not isinstance(outcomes, Misses)  # no reference is checked twice
         for (i, _), outcome in zip(pending, outcomes, strict=True):
             results[i] = _result(outcome)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 ENTITY_TYPES = ("asset", "license", "project", "payout", "user")
+# Where events come from; a deployment adds its own with ANALYTICS_EXTRA_SOURCES (Settings.sources).
+SOURCES = ("web", "mobile", "api", "server", "segment", "backfill", "import")
 EntityType = Literal["asset", "license", "project", "payout", "user"]
 
 Short = Field(min_length=1, max_length=128)

@@ -124,8 +124,17 @@ def _id_ms(entry_id: bytes | str) -> int:
     return int(text.split("-", 1)[0])
 
 
-def stream_health(client: redis.Redis, stream: str, group: str, now: float | None = None) -> dict:
-    """Length, consumer-group lag (entries not yet delivered), pending (delivered, not acked), oldest pending age."""
+# Enough stuck entries to say how many and who holds them; the alert needs only the first.
+STUCK_SAMPLE = 100
+
+
+def stream_health(
+    client: redis.Redis, stream: str, group: str, now: float | None = None, *, stuck_idle_ms: int | None = None
+) -> dict:
+    """Length, consumer-group lag (entries not yet delivered), pending (delivered, not acked), oldest pending age.
+
+    With `stuck_idle_ms`, also the entries pending unacknowledged for at least that long (their idle time in the
+    group, XPENDING IDLE): an entry a live loader holds is idle for seconds however old it is."""
     now = time.time() if now is None else now
     length = client.xlen(stream)
     out: dict[str, Any] = {
@@ -137,6 +146,12 @@ def stream_health(client: redis.Redis, stream: str, group: str, now: float | Non
         "pending": 0,
         "oldestPendingId": None,
         "oldestPendingAgeSeconds": None,
+        "oldestPendingIdleSeconds": None,
+        "stuckPending": 0,
+        "stuckIdleMinSeconds": None if stuck_idle_ms is None else stuck_idle_ms / 1000,
+        "longestIdleId": None,
+        "longestIdleSeconds": None,
+        "longestIdleConsumer": None,
         "lastDeliveredId": None,
     }
     if not length and not client.exists(stream):
@@ -147,17 +162,24 @@ def stream_health(client: redis.Redis, stream: str, group: str, now: float | Non
     out["groupExists"] = True
     last = _s(info.get("last-delivered-id"))
     out["lastDeliveredId"] = last
-    lag = info.get("lag")
-    if lag is None:
-        # Redis cannot tell after trims/deletions: count what lies after the last delivered id (bounded).
-        lag = len(client.xrange(stream, min=f"({last}", max="+", count=100_000))
-    out["lag"] = int(lag)
+    out["lag"] = undelivered(client, stream, last, info.get("lag"))  # XINFO's lag alone is wrong after a restart
     pending = client.xpending(stream, group)
     out["pending"] = int(pending["pending"])
     if out["pending"]:
         oldest = _s(pending["min"])
         out["oldestPendingId"] = oldest
         out["oldestPendingAgeSeconds"] = round(max(0.0, now - _id_ms(oldest) / 1000), 3)
+        first = client.xpending_range(stream, group, min="-", max="+", count=1)
+        if first:
+            out["oldestPendingIdleSeconds"] = round(first[0]["time_since_delivered"] / 1000, 3)
+    if out["pending"] and stuck_idle_ms is not None:
+        stuck = client.xpending_range(stream, group, min="-", max="+", count=STUCK_SAMPLE, idle=stuck_idle_ms)
+        out["stuckPending"] = len(stuck)
+        if stuck:
+            longest = max(stuck, key=lambda e: e["time_since_delivered"])
+            out["longestIdleId"] = _s(longest["message_id"])
+            out["longestIdleSeconds"] = round(longest["time_since_delivered"] / 1000, 3)
+            out["longestIdleConsumer"] = _s(longest["consumer"])
     return out
 
 
@@ -172,3 +194,29 @@ def last_load(conn) -> dict | None:
 
 def _s(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
+
+
+# Lag is counted from the group's last-delivered id, inside Redis (no entry crosses the wire). XINFO GROUPS' own lag
+# is entries-added minus the group's entries-read, a counter Redis does not keep across a restart from the AOF:
+# after one it read null, or a figure for a stream that no longer held those entries. Counting is exact while
+# fewer than LAG_EXACT_UP_TO entries lie after the group's position, or before it (then XLEN minus those); past
+# both, the lag is at least LAG_EXACT_UP_TO and at most the stream's length minus that.
+LAG_EXACT_UP_TO = 2_000
+_COUNT_AFTER_LUA = """
+local n = tonumber(ARGV[2])
+local after = #redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', n)
+if after < n then return {after, after} end
+local before = #redis.call('XRANGE', KEYS[1], '-', ARGV[1], 'COUNT', n)
+local len = redis.call('XLEN', KEYS[1])
+if before < n then return {len - before, len - before} end
+return {n, len - n}
+"""
+
+
+def undelivered(client: redis.Redis, stream: str, last_delivered: bytes | str, reported: int | None = None) -> int:
+    """Entries of `stream` after `last_delivered`: exact up to LAG_EXACT_UP_TO; beyond, Redis' own lag
+    (`reported`, from XINFO GROUPS) when it falls within the counted bounds, else the upper bound."""
+    low, high = client.eval(_COUNT_AFTER_LUA, 1, stream, _s(last_delivered), LAG_EXACT_UP_TO)
+    if low == high:
+        return int(low)
+    return int(reported) if reported is not None and low <= int(reported) <= high else int(high)

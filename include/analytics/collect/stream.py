@@ -13,6 +13,7 @@ import redis
 
 from analytics.collect.group_commit import Call, GroupCommit
 from analytics.collect.keys import REF_KIND_INDEX, REF_KINDS, STAT_SEP, STATS_TTL_SECONDS, Keys, stats_bucket
+from analytics.config import Settings
 
 # The append script (append.lua says what it takes and answers): one call per group of requests.
 _ACCEPT_LUA = (Path(__file__).parent / "append.lua").read_text()
@@ -44,7 +45,7 @@ class Item:
     """A validated event ready to append; actor_ref / entity_ref name ids to check against the known-id sets."""
 
     id: str
-    fingerprint: str
+    fingerprint: str | None  # None: never fingerprint-deduplicated (no actor, no session)
     source: str
     idempotency_key: str | None
     record: bytes | str  # the event's COPY line (analytics.collect.copyrow.encode_line)
@@ -71,17 +72,25 @@ class StreamWriter:
         *,
         fp_ttl: int = 60,
         idem_ttl: int = 3600,
-        rejected_maxlen: int = 0,
     ):
         self.client = client
         self.keys = keys
         self.fp_ttl = fp_ttl
         self.idem_ttl = idem_ttl
-        self.rejected_maxlen = rejected_maxlen
         self._script = _Script(client, _ACCEPT_LUA)
         self._group = GroupCommit(self._execute)
         self.script_calls = 0  # how many script calls carried this writer's appends (grouped ones count once)
         self._fixed_keys = [keys.refs(k) for k in REF_KINDS]
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter:
+        """The writer the settings describe (keys, dedupe windows)."""
+        return cls(
+            client,
+            Keys(settings.key_prefix, settings.stream_key),
+            fp_ttl=settings.fingerprint_ttl_seconds,
+            idem_ttl=settings.idempotency_ttl_seconds,
+        )
 
     def append(
         self,
@@ -112,7 +121,6 @@ class StreamWriter:
                 self.idem_ttl,
                 STATS_TTL_SECONDS,
                 sum(len(c.rejections) for c in calls),
-                self.rejected_maxlen,
             ]
             for c in calls:
                 for r in c.rejections:
@@ -130,7 +138,7 @@ class StreamWriter:
             for c in calls:
                 for item in c.items:
                     keys += (
-                        fp_key(item.fingerprint),
+                        fp_key(item.fingerprint) if item.fingerprint else "",
                         idem_key(item.source, item.idempotency_key) if item.idempotency_key else "",
                     )
                     kind = REF_KIND_INDEX[item.entity_kind] if item.entity_ref and item.entity_kind else 0

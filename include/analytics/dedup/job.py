@@ -1,7 +1,8 @@
 """Nightly deduplication: mark (never delete) events repeated within a second, set-based in PostgreSQL.
 
-Rule: events with the same event_type, actor_id, session_id and entity_id (NULL equals NULL; events
-with neither actor nor session are never collapsed), ordered by (occurred_at, id). An event whose
+Rule: events with the same event_type, actor_id, session_id, entity_id, source and props (compared as
+jsonb, so key order does not matter; NULL equals NULL; events with neither actor nor session are never
+collapsed) — the collector's fingerprint fields — ordered by (occurred_at, id). An event whose
 occurred_at lies within `window` after the latest *kept* event before it is a duplicate of that
 event; duplicates never anchor others (chain a, a+0.8 s, a+1.6 s → the middle one only). The mark is
 `props_json._duplicate = {of, rule, foundAt}`; marks are never changed, so a re-run marks nothing new.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,13 +20,14 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from analytics.db import connect
+from analytics.params import parse_instant
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
 
 
 def rule_name(window_ms: int) -> str:
-    return f"same-type-actor-session-entity-within-{window_ms}ms-of-kept"
+    return f"same-type-actor-session-entity-source-props-within-{window_ms}ms-of-kept"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class DedupResult:
     marked: int
     rule: str
     duration_ms: int
+    window_rule: str | None
     steps_ms: dict[str, int]
 
     @property
@@ -47,10 +51,48 @@ class DedupResult:
 
 
 def interval_for(end: datetime, hours: int) -> tuple[datetime, datetime]:
-    """[end - hours, end): the nightly run's data interval end fixes the window, so a re-run repeats it."""
+    """[end - hours, end): the run's end fixes the window, so a re-run repeats it."""
     if hours < 1:
         raise ValueError(f"hours must be >= 1, got {hours}")
     return end - timedelta(hours=hours), end
+
+
+# Runs the timetable made: their data interval is the window. Any other run (manual, triggered by an operator or
+# an asset) has the last complete cron interval as its data interval, which is not what a person asking for
+# "the last N hours" means: it covers the N hours before it was triggered (run_after).
+INTERVAL_RUN_TYPES = frozenset({"scheduled", "backfill"})
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    rule: str  # how the end was chosen, for the log, analytics.job_runs and the dashboard
+
+    def describe(self) -> str:
+        hours = (self.end - self.start) / timedelta(hours=1)
+        return f"[{self.start.isoformat()}, {self.end.isoformat()}): {hours:g} h before {self.rule}"
+
+
+def run_window(
+    run_type: str,
+    hours: int,
+    *,
+    data_interval_end: datetime | None,
+    run_after: datetime,
+    end: datetime | str | None = None,
+) -> Window:
+    """The window a run of events_dedup_nightly covers: the `hours` before an explicit `end`, else before the data
+    interval's end (scheduled runs, backfills), else before the moment the run was triggered (manual runs)."""
+    run_type = getattr(run_type, "value", run_type)
+    if end:
+        at, rule = parse_instant(end, "end"), "the explicit end"
+    elif run_type in INTERVAL_RUN_TYPES and data_interval_end is not None:
+        at, rule = data_interval_end, f"the data interval's end ({run_type} run)"
+    else:
+        at, rule = run_after, f"the trigger ({run_type} run)"
+    start, stop = interval_for(at.astimezone(UTC), hours)
+    return Window(start, stop, rule)
 
 
 def deduplicate(
@@ -62,6 +104,7 @@ def deduplicate(
     context_minutes: int = 10,
     found_at: datetime | None = None,
     run_id: str | None = None,
+    window_rule: str | None = None,
 ) -> DedupResult:
     """Mark duplicates among events received in [start, end); record the run in analytics.job_runs."""
     started = datetime.now(UTC)
@@ -105,6 +148,7 @@ def deduplicate(
             rule=rule,
             duration_ms=round((time.perf_counter() - t0) * 1000),
             steps_ms=steps,
+            window_rule=window_rule,
         )
         conn.execute(
             load_sql("dedup/insert_job_run"),
@@ -121,18 +165,31 @@ def deduplicate(
     return result
 
 
-def run_nightly(data_interval_end: datetime, hours: int, run_id: str | None = None) -> dict[str, Any]:
-    """The events_dedup_nightly task: [data_interval_end - hours, data_interval_end), stores from Airflow."""
+def context_window(ctx: Mapping[str, Any]) -> Window:
+    """run_window() for the Airflow task context of an events_dedup_nightly task."""
+    dag_run = ctx["dag_run"]
+    return run_window(
+        dag_run.run_type,
+        ctx["params"]["hours"],
+        data_interval_end=dag_run.data_interval_end,
+        run_after=dag_run.run_after,
+        end=ctx["params"].get("end"),
+    )
+
+
+def run_nightly(window: Window, run_id: str | None = None) -> dict[str, Any]:
+    """The events_dedup_nightly task: deduplicate `window` with the stores from Airflow."""
     from analytics.config import get_settings
     from analytics.connections import postgres_dsn
 
     s = get_settings()
-    start, end = interval_for(data_interval_end, hours)
+    log.info("dedup window %s", window.describe())
     return deduplicate(
         postgres_dsn(),
-        start,
-        end,
+        window.start,
+        window.end,
         window_ms=s.dedup_window_ms,
         context_minutes=s.dedup_context_minutes,
         run_id=run_id,
+        window_rule=window.rule,
     ).as_dict()

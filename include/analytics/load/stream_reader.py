@@ -10,6 +10,8 @@ from typing import Any
 
 import redis
 
+from analytics.collect.stats import undelivered
+
 # Fields as redis-py gives them (a dict), or as the reply holds them: [b"id", id, b"r", line(, b"k", b"1")].
 Entry = tuple[bytes, dict[bytes, bytes] | list[bytes]]
 
@@ -186,12 +188,11 @@ def watermark(client: redis.Redis, streams: Iterable[str], group: str, margin_ms
 
 
 def backlog(client: redis.Redis, stream: str, group: str) -> tuple[int | None, int]:
-    """(entries not yet delivered to the group — None when Redis can't tell, entries pending)."""
+    """(entries not yet delivered to the group — None without a group, entries pending)."""
     g = _group(client, stream, group)
     if g is None:
         return None, 0
-    lag = g.get("lag")
-    return (int(lag) if lag is not None else None), int(g["pending"])
+    return undelivered(client, stream, g["last-delivered-id"], g.get("lag")), int(g["pending"])
 
 
 def forget_idle_consumers(client: redis.Redis, stream: str, group: str, consumer: str) -> None:

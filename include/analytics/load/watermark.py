@@ -6,7 +6,9 @@ Batch DAGs wait on it before touching an interval, and the monitor measures the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -27,3 +29,9 @@ def loader_caught_up(interval_end: datetime) -> bool:
         watermark = loader_watermark(conn)
     log.info("loader watermark %s, interval end %s", watermark, interval_end)
     return watermark is not None and watermark >= interval_end
+
+
+def loader_ready(params: Mapping[str, Any], interval_end: datetime) -> bool:
+    """The batch DAGs' wait_for_loader sensor: go when the run's `wait_for_loader` param is off or the loader
+    has caught up with `interval_end`."""
+    return not params["wait_for_loader"] or loader_caught_up(interval_end)

@@ -12,7 +12,7 @@ import redis
 
 from analytics.config import Settings
 from analytics.db import connect
-from analytics.monitor.alerts.conditions import reconcile
+from analytics.monitor.alerts.conditions import Origin, reconcile
 from analytics.monitor.alerts.dispatch import dumps, jsonb
 from analytics.monitor.checks import (
     Report,
@@ -26,6 +26,8 @@ from analytics.monitor.checks import (
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
+
+MONITOR_DAG, MONITOR_TASK = "events_monitor", "check"  # the task that calls run_monitor
 
 
 def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
@@ -59,11 +61,21 @@ def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
     return report
 
 
-def monitor(dsn: str, client: redis.Redis, s: Settings, now: datetime, run_id: str | None = None) -> dict[str, Any]:
-    """One monitor pass: checks, alert reconciliation, and a record in analytics.job_runs (job = monitor)."""
+def monitor(
+    dsn: str,
+    client: redis.Redis,
+    s: Settings,
+    now: datetime,
+    run_id: str | None = None,
+    log_url: str | None = None,
+) -> dict[str, Any]:
+    """One monitor pass: checks, alert reconciliation, and a record in analytics.job_runs (job = monitor).
+
+    Alerts name this run and its log (`run_id`, `log_url`)."""
     with connect(dsn, autocommit=True) as conn:
         report = collect(conn, client, s, now)
-        outcome = reconcile(conn, report.findings, report.checked, s, now)
+        origin = Origin(dag_id=MONITOR_DAG, task_id=MONITOR_TASK, run_id=run_id, log_url=log_url)
+        outcome = reconcile(conn, report.findings, report.checked, s, now, origin)
         result = {"figures": report.figures, "alerts": outcome.as_dict()}
         conn.execute(
             load_sql("monitor/insert_job_run"),
@@ -79,7 +91,7 @@ def monitor(dsn: str, client: redis.Redis, s: Settings, now: datetime, run_id: s
     return result
 
 
-def run_monitor(run_id: str | None = None) -> dict[str, Any]:
+def run_monitor(run_id: str | None = None, log_url: str | None = None) -> dict[str, Any]:
     """The events_monitor task: stores from the Airflow connections, wall-clock now."""
     from analytics.config import get_settings
     from analytics.connections import postgres_dsn, redis_url
@@ -87,7 +99,7 @@ def run_monitor(run_id: str | None = None) -> dict[str, Any]:
     s = get_settings()
     client = redis.Redis.from_url(redis_url(), socket_timeout=s.redis_timeout_seconds * 5)
     try:
-        result = monitor(postgres_dsn(), client, s, datetime.now(UTC), run_id=run_id)
+        result = monitor(postgres_dsn(), client, s, datetime.now(UTC), run_id=run_id, log_url=log_url)
     finally:
         client.close()
     return json.loads(dumps(result))  # the XCom: plain JSON

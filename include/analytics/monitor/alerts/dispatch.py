@@ -64,9 +64,14 @@ def insert(conn, alert: Alert, channels: dict[str, str], at: datetime) -> int:
     return row[0]
 
 
-def deliver(alert: Alert, settings: Settings, dsn: str, at: datetime) -> dict[str, str]:
-    """send() then write the row to analytics.alerts on its own connection; a database error is logged, not raised."""
+def deliver(alert: Alert, settings: Settings, dsn: str | Exception, at: datetime) -> dict[str, str]:
+    """send() then write the row to analytics.alerts on its own connection; a database error is logged, not raised.
+
+    `dsn` may be the error that prevented finding the database: the channels are still told."""
     channels = send(alert, settings)
+    if isinstance(dsn, Exception):
+        channels["table"] = f"failed: {type(dsn).__name__}: {dsn}"
+        return channels
     try:
         from analytics.db import connect
 

@@ -30,6 +30,10 @@ class Alert:
 
     def as_text(self) -> str:
         lines = [f"[{self.state.upper()}] [{self.severity}] {self.title}", self.message]
+        if self.run_id:
+            lines.append(
+                f"Run: {self.dag_id or '?'} {self.run_id}" + (f" (task {self.task_id})" if self.task_id else "")
+            )
         if self.log_url:
             lines.append(f"Log: {self.log_url}")
         if self.first_check:

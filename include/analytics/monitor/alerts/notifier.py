@@ -1,4 +1,5 @@
-"""Task failure notifier: every task of every DAG, on its final failure, alerts on-call.
+"""Task notifiers: every task of every DAG alerts on-call on its final failure, and resolves that alert when it
+next succeeds.
 
 Airflow 3 runs a task's `on_failure_callback` only when the try ends FAILED (no retries left);
 a try that will be retried goes to `on_retry_callback` instead, which we leave unset.
@@ -34,6 +35,7 @@ _BY_DAG = {
     "`airflow tasks clear events_enrich -s <start> -e <end>` once fixed.",
     "events_dedup_nightly": "The task log; re-run with `airflow dags trigger events_dedup_nightly -c '{\"hours\": 24}'`.",
     "events_monitor": "The task log: the monitor failing means its own checks are blind until fixed.",
+    "events_replay_rejected": "The task log; rows already replayed stay marked, so triggering it again is safe.",
 }
 
 
@@ -48,6 +50,11 @@ def first_check(dag_id: str | None, exception: BaseException | None) -> str:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value is not None else None)
+
+
+def _run_after(context: dict) -> str | None:
+    """When the run was due: a success resolves failures of runs due no later than its own."""
+    return _iso(getattr(context.get("dag_run"), "run_after", None))
 
 
 def failure_alert(context: dict) -> Alert:
@@ -68,7 +75,6 @@ def failure_alert(context: dict) -> Alert:
     message = "\n".join(
         [
             f"DAG: {ti.dag_id}   Task: {ti.task_id}" + (f"   Map index: {map_index}" if where.endswith("]") else ""),
-            f"Run: {ti.run_id}",
             f"Data interval: {start} → {end}",
             f"Try {try_number} of {of} (final: no retries left)",
             f"Error: {error}",
@@ -89,6 +95,7 @@ def failure_alert(context: dict) -> Alert:
             "runId": ti.run_id,
             "dataIntervalStart": start,
             "dataIntervalEnd": end,
+            "runAfter": _run_after(context),
             "tryNumber": try_number,
             "maxTries": of,
             "exceptionType": type(exc).__name__ if exc is not None else None,
@@ -111,6 +118,40 @@ class FailureNotifier(BaseNotifier):
             from analytics.monitor.alerts.dispatch import deliver
 
             alert = failure_alert(context)
-            deliver(alert, get_settings(), postgres_dsn(), datetime.now(UTC))
+            try:
+                dsn = postgres_dsn()
+            except Exception as exc:  # a broken analytics_postgres must not silence the page: channels first
+                log.exception("failure notifier cannot reach analytics.alerts; sending to the channels only")
+                dsn = exc
+            deliver(alert, get_settings(), dsn, datetime.now(UTC))
         except Exception:  # the callback must never fail the task's teardown; the log still has it
             log.exception("failure notifier could not build or deliver the alert")
+
+
+class SuccessNotifier(BaseNotifier):
+    """on_success_callback: the task's open failure alerts (earlier runs, or this run before a clear) are resolved,
+    and each channel is told so."""
+
+    def notify(self, context) -> None:
+        try:
+            from analytics.config import get_settings
+            from analytics.connections import postgres_dsn
+            from analytics.monitor.alerts.conditions import Origin, resolve_task_failures
+
+            ti = context["ti"]
+            try:
+                log_url = ti.log_url
+            except Exception:  # a log URL must never cost us the resolution
+                log_url = None
+            origin = Origin(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, log_url=log_url)
+            map_index = getattr(ti, "map_index", -1)
+            resolve_task_failures(
+                postgres_dsn(),
+                get_settings(),
+                origin,
+                -1 if map_index is None else map_index,
+                _run_after(context),
+                datetime.now(UTC),
+            )
+        except Exception:  # a succeeded task stays succeeded; the log says why the alert stays open
+            log.exception("success notifier could not resolve the task's failure alerts")

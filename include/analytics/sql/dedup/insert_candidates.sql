@@ -1,9 +1,13 @@
--- Events of one key (event_type, actor_id, session_id, entity_id; NULL equals NULL) in occurred_at
--- order. Only events with a neighbour within the window can be or have a duplicate: they form
--- clusters (runs of gaps <= window), and only the clusters go on to the walk in mark_duplicates.sql.
+-- Events of one key (event_type, actor_id, session_id, entity_id, source and the props digest: the
+-- collector's fingerprint fields; NULL equals NULL) in occurred_at order. Only events with a neighbour
+-- within the window can be or have a duplicate: they form clusters (runs of gaps <= window), and only
+-- the clusters go on to the walk in mark_duplicates.sql. The scan clusters on the indexed part of the
+-- key; each cluster is then split by source and props digest (md5 of the jsonb text without the
+-- pipeline's own `_duplicate` mark: jsonb text is canonical, so key order does not matter). Two events
+-- of one full key within the window always share a scan cluster, so the split loses no pair.
 -- Rows received in [context_start, start) are context: earlier kept events, never marked here.
 -- The scan reads only columns of events_dedup_scan_idx (an index-only walk in window order, no
--- sort); props_json is looked at for the few candidates only.
+-- sort); source and props_json are looked at for the few candidates only.
 INSERT INTO dedup_candidates (id, received_at, occurred_at, in_window, marked, cluster_id, rn)
 WITH scan AS (
     SELECT id, received_at, occurred_at, event_type, actor_id, session_id, entity_id,
@@ -24,9 +28,12 @@ linked AS (
     FROM scan
     WHERE gap_before <= %(window)s OR gap_after <= %(window)s
 )
-SELECT l.id, l.received_at, l.occurred_at, l.in_window,
-       EXISTS (SELECT 1 FROM analytics.events e
-               WHERE e.received_at = l.received_at AND e.id = l.id AND e.props_json ? '_duplicate'),
-       l.cluster_id,
-       row_number() OVER (PARTITION BY l.cluster_id ORDER BY l.occurred_at, l.id)
+SELECT l.id, l.received_at, l.occurred_at, l.in_window, e.marked,
+       dense_rank() OVER (ORDER BY l.cluster_id, e.source, e.digest),
+       row_number() OVER (PARTITION BY l.cluster_id, e.source, e.digest ORDER BY l.occurred_at, l.id)
 FROM linked l
+CROSS JOIN LATERAL (
+    SELECT ev.props_json ? '_duplicate' AS marked, ev.source, md5((ev.props_json - '_duplicate')::text) AS digest
+    FROM analytics.events ev
+    WHERE ev.received_at = l.received_at AND ev.id = l.id
+) e

@@ -1,6 +1,7 @@
--- The chain rule: an event is a duplicate of the latest *kept* event before it when it lies within
--- the window of it; a duplicate never anchors another. a, b = a+0.8s, c = b+0.8s: b is a duplicate
--- of a, c is kept (1.6 s after a). The walk advances every cluster one row per step, set-based.
+-- The chain rule, within one cluster of insert_candidates.sql (same type, actor, session, entity,
+-- source and props): an event is a duplicate of the latest *kept* event before it when it lies within
+-- the window of it; a duplicate never anchors another. a, b = a+0.8s, c = b+0.8s, all with equal
+-- props: b is a duplicate of a, c is kept (1.6 s after a). Had b other props than a, all three are kept. The walk advances every cluster one row per step, set-based.
 -- Rows already marked stay duplicates; unmarked context rows are kept events (an earlier run's verdict).
 WITH RECURSIVE walk AS (
     SELECT cluster_id, rn, id, received_at, marked, marked AS is_dup,

@@ -1,0 +1,112 @@
+"""events_maintenance: retention of bookkeeping rows and of Airflow's metadata, rows on both sides of each cutoff."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from psycopg.types.json import Jsonb
+
+NOW = datetime.now(UTC)
+
+
+def _ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def _seed(db, tag: str) -> dict[str, list]:
+    """Rows just past and just within each default retention; returns their ids by (table, expectation)."""
+    ids: dict[str, list] = {}
+    for name, days in (("keys_old", 31), ("keys_new", 29)):
+        key = f"{tag}-{name}"
+        db.execute(
+            "INSERT INTO analytics.idempotency_keys (source, idempotency_key, event_id, created_at)"
+            " VALUES ('web', %s, %s, %s)",
+            (key, uuid.uuid4(), _ago(days)),
+        )
+        ids[name] = [key]
+    for name, days in (("loads_old", 31), ("loads_new", 29)):
+        (rid,) = db.execute(
+            "INSERT INTO analytics.load_runs (run_id, started_at, finished_at) VALUES (%s, %s, %s) RETURNING id",
+            (tag, _ago(days), _ago(days)),
+        ).fetchone()
+        ids[name] = [rid]
+    for name, job, days in (("jobs_old", tag, 91), ("jobs_new", tag, 89), ("jobs_only", f"{tag}-only", 91)):
+        (rid,) = db.execute(
+            "INSERT INTO analytics.job_runs (job, run_id, started_at, finished_at) VALUES (%s, %s, %s, %s)"
+            " RETURNING id",
+            (job, tag, _ago(days), _ago(days)),
+        ).fetchone()
+        ids[name] = [rid]
+    for name, state, days in (("alerts_old", "resolved", 91), ("alerts_new", "resolved", 89), ("firing", "firing", 91)):
+        (rid,) = db.execute(
+            "INSERT INTO analytics.alerts (kind, alert_key, state, title, message, details, created_at, resolved_at)"
+            " VALUES ('test', %s, %s, 't', 'm', %s, %s, %s) RETURNING id",
+            (f"{tag}-{name}", state, Jsonb({}), _ago(days + 1), _ago(days) if state == "resolved" else None),
+        ).fetchone()
+        ids[name] = [rid]
+    return ids
+
+
+def _present(db, ids: dict[str, list]) -> set[str]:
+    queries = {
+        "keys": "SELECT 1 FROM analytics.idempotency_keys WHERE source = 'web' AND idempotency_key = %s",
+        "loads": "SELECT 1 FROM analytics.load_runs WHERE id = %s",
+        "jobs": "SELECT 1 FROM analytics.job_runs WHERE id = %s",
+        "alerts": "SELECT 1 FROM analytics.alerts WHERE id = %s",
+        "firing": "SELECT 1 FROM analytics.alerts WHERE id = %s",
+    }
+    return {name for name, (value,) in ids.items() if db.execute(queries[name.split("_")[0]], (value,)).fetchone()}
+
+
+def _cleanup(db, tag: str) -> None:
+    db.execute("DELETE FROM analytics.idempotency_keys WHERE idempotency_key LIKE %s", (f"{tag}%",))
+    db.execute("DELETE FROM analytics.load_runs WHERE run_id = %s", (tag,))
+    db.execute("DELETE FROM analytics.job_runs WHERE run_id = %s", (tag,))
+    db.execute("DELETE FROM analytics.alerts WHERE alert_key LIKE %s", (f"{tag}%",))
+
+
+def _airflow_db() -> sqlite3.Connection:
+    return sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db")
+
+
+def test_maintenance_dag_deletes_only_rows_past_retention(dagbag, settings, db):
+    tag = f"ret-{uuid.uuid4().hex[:8]}"
+    ids = _seed(db, tag)
+    stamp = "%Y-%m-%d %H:%M:%S.%f"
+    with _airflow_db() as adb:
+        for name, days in (("old", 31), ("new", 29)):
+            adb.execute(
+                "INSERT INTO log (dttm, event, extra) VALUES (?, ?, ?)", (_ago(days).strftime(stamp), tag, name)
+            )
+    try:
+        run = dagbag.get_dag("events_maintenance").test()
+        assert run.state == "success"
+        assert _present(db, ids) == {"keys_new", "loads_new", "jobs_new", "jobs_only", "alerts_new", "firing"}
+        with _airflow_db() as adb:
+            left = [extra for (extra,) in adb.execute("SELECT extra FROM log WHERE event = ?", (tag,))]
+        assert left == ["new"]
+    finally:
+        _cleanup(db, tag)
+        with _airflow_db() as adb:
+            adb.execute("DELETE FROM log WHERE event = ?", (tag,))
+
+
+def test_zero_days_keeps_everything(settings, db):
+    from analytics.retention import clean_airflow_metadata, expire_bookkeeping
+
+    tag = f"ret-{uuid.uuid4().hex[:8]}"
+    ids = _seed(db, tag)
+    try:
+        keep = settings.with_overrides(
+            idempotency_keys_retention_days=0, load_runs_retention_days=0, job_runs_retention_days=0,
+            alerts_retention_days=0,
+        )  # fmt: skip
+        assert expire_bookkeeping(db, NOW, keep) == {}
+        assert _present(db, ids) == set(ids)
+        assert clean_airflow_metadata(NOW, 0) is None
+    finally:
+        _cleanup(db, tag)
