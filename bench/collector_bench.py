@@ -9,8 +9,10 @@ GUNICORN_THREADS.
 Measured side by side in one run:
   1. single events, saturated: requests/s of the collector ÷ requests/s of the baseline (target ≥ 0.7);
   2. single events at ~1,000 requests/s offered (connections with a think time): p50/p99 latency (target p99 ≤ 25 ms);
-  3. batches of 50, saturated: accepted events/s (target ≥ 30,000), checked against the stream length.
-Every request carries a distinct session id, so events are accepted, not deduplicated.
+  3. batches of 50, saturated: accepted events/s (target ≥ 30,000), checked against the stream length;
+  4. beside it, the same batches as browsers send them: analytics.js's Segment batch (`/segment/v1/b`, text/plain,
+     writeKey inside) and our tracker's cross-origin batch (Origin header, text/plain, ANALYTICS_CORS_ORIGINS set).
+Every request carries a distinct session id (Segment: anonymous id), so events are accepted, not deduplicated.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ function init(args)
   batch = tonumber(args[1]) or 0
   think = tonumber(args[2]) or 0
   run = args[3] or "r"
+  mode = args[4] or "native"  -- native | segment (analytics.js batch) | cors (a browser's cross-origin batch)
 end
 local function event(n)
   return string.format(
@@ -63,9 +66,28 @@ local function event(n)
     '"utmMedium":"email","landingPage":"https://example.com/a"}}',
     n % 50 + 1, n % 100 + 1, run, tid, n, n % 5000)
 end
+local function segment_call(n)
+  return string.format(
+    '{"type":"track","event":"Asset Viewed","anonymousId":"anon-%s-%d-%d","messageId":"m-%s-%d-%d",' ..
+    '"properties":{"assetId":"ast_%03d","viewDurationMs":%d},"context":{"page":{"path":"/a","url":' ..
+    '"https://example.com/a","referrer":"https://news.example/"},"campaign":{"source":"newsletter",' ..
+    '"medium":"email"},"userAgent":"Mozilla/5.0 (X11; Linux x86_64) bench"},"integrations":{}}',
+    run, tid, n, run, tid, n, n % 100 + 1, n % 5000)
+end
 function request()
   counter = counter + 1
   local headers = {["Content-Type"] = "application/json", ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench"}
+  if mode == "segment" then
+    headers["Content-Type"] = "text/plain"
+    local items = {}
+    for i = 1, batch do items[i] = segment_call(counter * batch + i) end
+    return wrk.format("POST", "/segment/v1/b", headers,
+      '{"writeKey":"wk_bench","batch":[' .. table.concat(items, ",") .. '],"sentAt":null}')
+  end
+  if mode == "cors" then
+    headers["Content-Type"] = "text/plain;charset=UTF-8"
+    headers["Origin"] = "https://shop.example"
+  end
   if batch > 0 then
     local items = {}
     for i = 1, batch do items[i] = event(counter * batch + i) end
@@ -193,6 +215,31 @@ def _decomposition(rounds: list[dict[str, dict]]) -> str:
   the collector {ratio("collector_single")}; the collector with its fast path off, every request through Flask's
   views (`ANALYTICS_COLLECTOR_FAST_PATH=0`) {ratio("flaskpath_single")}. Apps: bench/collector_floor_apps.py.
 """
+
+
+def _browser_batches(rounds: list[dict[str, dict]], seconds: int) -> str:
+    """Browser batches beside /v1/track/batch, paired within each round: accepted events/s and CPU per event."""
+    lines = []
+    for name, what in (("segment_b_batch50", "analytics.js batches (/segment/v1/b)"), ("cors_batch50", "CORS")):
+        pairs = [r for r in rounds if name in r and "collector_batch50" in r]
+        if not pairs:
+            continue
+        ratios = [r[name]["appended"] / max(1, r["collector_batch50"]["appended"]) for r in pairs]
+        cpu = [
+            (r[name]["cpu_us"] * r[name]["requests"] / max(1, r[name]["appended"]))
+            / (
+                r["collector_batch50"]["cpu_us"]
+                * r["collector_batch50"]["requests"]
+                / max(1, r["collector_batch50"]["appended"])
+            )
+            for r in pairs
+        ]
+        lines.append(
+            f"- {what} ÷ `/v1/track/batch`, paired per round: accepted events/s "
+            f"{', '.join(f'{x:.2f}' for x in ratios)} (best {max(r[name]['appended'] for r in pairs) / seconds:,.0f}/s); "
+            f"CPU per accepted event {', '.join(f'{x:.2f}' for x in cpu)}× (target: ≤ 1.0, no dearer than a server's).\n"
+        )
+    return "".join(lines)
 
 
 def _met(ok: bool) -> str:
@@ -331,12 +378,16 @@ def main() -> None:
         runs += [
             ("baseline_batch50", "bench.collector_baseline_app:app", opts.connections // 2, ["50", "0"]),
             ("collector_batch50", "ingest_api.wsgi:app", opts.connections // 2, ["50", "0"]),
+            ("segment_b_batch50", "ingest_api.wsgi:app", opts.connections // 2, ["50", "0", "segment"]),
+            ("cors_batch50", "ingest_api.wsgi:app", opts.connections // 2, ["50", "0", "cors"]),
         ]
+        # The CORS run's collector allows the origin its requests carry; the others run with CORS off.
+        cors_env = {**env, "ANALYTICS_CORS_ORIGINS": "https://shop.example"}
         runs = [run for run in runs if opts.only in run[0]]
         for rnd in range(opts.rounds):
             rounds.append({})
             for name, app, conns, args in runs:
-                proc, base = start_gunicorn(app, env)
+                proc, base = start_gunicorn(app, cors_env if name.startswith("cors") else env)
                 try:
                     if not name.startswith(("baseline", "wsgi204")):
                         # Warm: the script cached in Redis, the known-id sets filled, each worker's imports done.
@@ -346,7 +397,7 @@ def main() -> None:
                     pids = workers_of(proc)
                     cpu0 = [cpu_seconds(p) for p in pids]
                     redis_cpu0 = cpu_seconds(redis_proc.pid) if redis_proc else 0.0
-                    r = wrk(base, str(script), opts.seconds, conns, 2, *args, f"{rnd}{name}")
+                    r = wrk(base, str(script), opts.seconds, conns, 2, *args[:2], f"{rnd}{name}", *args[2:])
                     r["appended"] = client.xlen(f"{prefix}:events") - before
                     r["worker_cpu"] = [round(cpu_seconds(p) - c, 2) for p, c in zip(pids, cpu0, strict=True)]
                     r["redis_cpu"] = (cpu_seconds(redis_proc.pid) - redis_cpu0) if redis_proc else 0.0
@@ -422,7 +473,7 @@ Postgres local (shared with the other jobs); 1-minute load average
   **{micro["ingest_cpu_us"]:.0f} µs of CPU per event** in this process ({micro["ingest_us"]:.0f} µs elapsed, Redis
   included), of which the one Redis call (`StreamWriter.append`: reference check, dedupe, XADD, counters) is
   {micro["append_us"]:.0f} µs/event elapsed, round trip included.
-{_decomposition(rounds) if opts.decompose else ""}- Each collector request: schema + rules + props validation, reference check, dedupe and XADD in one Redis
+{_browser_batches(rounds, opts.seconds)}{_decomposition(rounds) if opts.decompose else ""}- Each collector request: schema + rules + props validation, reference check, dedupe and XADD in one Redis
   call, answered by the fast path (ingest_api/fast.py: plain requests below Flask's request machinery, inside the
   metrics wrapper); the baseline reads the body and answers 204. "CPU s per worker" shows how gunicorn spread the
   connections (`reuse_port` in gunicorn.conf.py).

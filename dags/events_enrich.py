@@ -37,6 +37,14 @@ context rows: narrow COPY reads, vectorised group min / max / count, no sort of 
 are merged into `analytics.sessions` in SQL. PostgreSQL's window query for the same aggregate is the
 tests' reference; on the second core it was 4–7 % faster in median, within the runs' spread (BENCHMARKS.md).
 
+**Sessions for events without a `sessionId`** (browsers through analytics.js, most server clients): the
+run derives them per actor — an actor's sessionless events of one UTC day open a session at the day's first
+event and after every gap longer than `ANALYTICS_SESSION_INACTIVITY_MINUTES` (30). The session id is a digest
+of the actor and its first event's time, and every actor-day the interval touches is derived whole from its
+events whichever interval received them (earlier-enriched events of that day are re-pointed, sessions that no
+longer exist dropped), so on-time runs, late events, re-runs and backfills in any order give the same sessions
+(`analytics.sessions.derived`; `analytics/enrich/derived.py`).
+
 **Re-runs and backfills are safe.** A run rewrites its interval's context rows in one transaction
 (comparing with the rows already there and writing only what changed, deleting rows whose event is
 gone) and subtracts what the earlier rows had counted from their sessions, so running an interval twice

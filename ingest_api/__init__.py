@@ -30,14 +30,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["analytics.writer"] = writer
     app.extensions["analytics.ingestor"] = Ingestor(settings, writer)
 
-    from ingest_api import admin, errors, fast, health, metrics, track
+    from ingest_api import admin, cors, errors, fast, health, metrics, track, tracker
 
     errors.register(app)
     fast.install(app)
+    cors.install(app)
     metrics.install(app, metrics.Metrics(settings.prometheus_multiproc_dir))
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(track.bp)
+    app.register_blueprint(tracker.bp)
     app.register_blueprint(admin.bp)
 
     from ingest_api import segment

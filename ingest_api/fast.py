@@ -6,10 +6,11 @@ installed by the app factory around Flask's own `wsgi_app`, serves the plain cas
 (`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
 (tests/collect/test_collector_fast_path.py sends the same requests both ways and compares).
 
-Only the plain case: POST on the two paths, a JSON content type (`application/json`, parameters aside), a
-Content-Length within MAX_CONTENT_LENGTH, a valid write key when keys are configured, a body that parses as JSON
-(and for a batch: {"events": [...]} with 1..max items). Anything else goes to Flask untouched, before anything was written or
-counted, so Flask answers it exactly as before (415, 413, 400, 401, other routes).
+Only the plain case: POST on the two paths, a JSON content type (`application/json` or a beacon's `text/plain`,
+parameters aside), a Content-Length within MAX_CONTENT_LENGTH, a body that parses as JSON (for a batch:
+{"events": [...]} with 1..max items), a valid write key (a header, or a batch's `writeKey`) when keys are
+configured. Anything else goes to Flask untouched, before anything was written or counted, so Flask answers it
+exactly as before (415, 413, 400, 401, other routes). CORS is the layer around both (ingest_api/cors.py).
 ANALYTICS_COLLECTOR_FAST_PATH=0 sends everything through Flask.
 """
 
@@ -29,16 +30,17 @@ from analytics.collect.refs import RefsUnavailable
 from ingest_api.answers import JSON_HEADER, encode
 from ingest_api.auth import given_write_key, matches
 from ingest_api.errors import ApiError, envelope_body, unavailable, unexpected
-from ingest_api.track import parse_json, peer_address, rejected
+from ingest_api.track import BODY_TYPES, parse_json, peer_address, rejected
 
 _TRACK, _BATCH = "/v1/track", "/v1/track/batch"
 _STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 202, 400, 422, 500, 503)}  # as werkzeug
 
 
 def _is_json(content_type: str | None) -> bool:
-    """The mimetype Flask's request.mimetype would give is application/json (parameters such as charset aside)."""
+    """The mimetype Flask's request.mimetype would give is one the views read as JSON (track.BODY_TYPES:
+    application/json, or text/plain from beacons), parameters such as charset aside."""
     return content_type == "application/json" or (
-        content_type is not None and content_type.partition(";")[0].strip().lower() == "application/json"
+        content_type is not None and content_type.partition(";")[0].strip().lower() in BODY_TYPES
     )
 
 
@@ -59,7 +61,6 @@ class FastPath:
             (path != _TRACK and path != _BATCH)
             or environ.get("REQUEST_METHOD") != "POST"
             or not _is_json(environ.get("CONTENT_TYPE"))
-            or (self.write_keys and not self._key_ok(environ))
         ):
             return self.flask_wsgi(environ, start_response)
         try:
@@ -73,12 +74,15 @@ class FastPath:
             raw = parse_json(body) if len(body) == length else None
         except ApiError:
             raw = None
+        body_key = None
         if path == _TRACK:
             items = [raw] if raw is not None else None
         else:
             events = raw.get("events") if isinstance(raw, dict) else None
             items = events if isinstance(events, list) and 0 < len(events) <= self.max_batch else None
-        if items is None:  # Flask reads the same bytes and answers (400, 413, ...) as it always did
+            body_key = raw.get("writeKey") if isinstance(raw, dict) else None
+        if items is None or (self.write_keys and not self._key_ok(environ, body_key)):
+            # Flask reads the same bytes and answers (400, 401, 413, ...) as it always did
             environ["wsgi.input"] = io.BytesIO(body)
             return self.flask_wsgi(environ, start_response)
         return self._ingest(environ, start_response, path, items)
@@ -99,9 +103,9 @@ class FastPath:
             return self._error(start_response, rejected(result))
         return self._json(start_response, 202 if result.status == "accepted" else 200, result.as_dict())
 
-    def _key_ok(self, environ: dict[str, Any]) -> bool:
+    def _key_ok(self, environ: dict[str, Any], body_key: object) -> bool:
         """A key Flask would accept (ingest_api.auth.require_write_key); a refusal is Flask's to answer."""
-        given = given_write_key(environ.get("HTTP_X_WRITE_KEY"), environ.get("HTTP_AUTHORIZATION", ""))
+        given = given_write_key(environ.get("HTTP_X_WRITE_KEY"), environ.get("HTTP_AUTHORIZATION", ""), body_key)
         return bool(given) and matches(given, self.write_keys)
 
     def _json(self, start_response, status: int, body: Any) -> Iterable[bytes]:

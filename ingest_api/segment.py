@@ -100,6 +100,7 @@ def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
 
 
 @bp.post("/batch")
+@bp.post("/b")  # analytics.js (analytics-next) with its batching delivery strategy
 def batch():
     body = _body()
     require_write_key(body.get("writeKey"))
@@ -117,16 +118,8 @@ def _single(kind: str):
     return answer(_process([message], body.get("sentAt")))
 
 
-@bp.post("/track")
-def track():
-    return _single("track")
-
-
-@bp.post("/page")
-def page():
-    return _single("page")
-
-
-@bp.post("/identify")
-def identify():
-    return _single("identify")
+# Each call under its name and under the one-letter path analytics.js (analytics-next) posts it to, as text/plain
+# JSON with the writeKey inside; group and alias calls are answered 200 and quarantined as unsupported_call.
+for _kind in ("track", "page", "identify", "screen", "group", "alias"):
+    bp.add_url_rule(f"/{_kind}", f"single_{_kind}", lambda kind=_kind: _single(kind), methods=["POST"])
+    bp.add_url_rule(f"/{_kind[0]}", f"short_{_kind}", lambda kind=_kind: _single(kind), methods=["POST"])

@@ -95,9 +95,13 @@ def _drain(stream: Any, declared: int | None) -> None:
         left -= len(chunk)
 
 
+# text/plain: what navigator.sendBeacon and Segment's analytics.js send, a type that needs no CORS preflight.
+BODY_TYPES = ("application/json", "text/plain")
+
+
 def _json_body() -> Any:
-    if request.environ.get("CONTENT_TYPE") != "application/json" and request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    if request.environ.get("CONTENT_TYPE") != "application/json" and request.mimetype not in BODY_TYPES:
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json (or text/plain)")
     return parse_json(read_body())
 
 
@@ -141,8 +145,9 @@ def track():
 
 @bp.post("/track/batch")
 def track_batch():
-    require_write_key()
     raw = _json_body()
+    # A batch may carry its write key as `writeKey` (a beacon cannot set headers), as Segment's batches do.
+    require_write_key(raw.get("writeKey") if isinstance(raw, dict) else None)
     limit = current_app.extensions["analytics.settings"].max_batch_events
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
         raise ApiError(

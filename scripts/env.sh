@@ -52,6 +52,16 @@ ensure_venv() {
   printf '%s\n%s\n%s\n' "$ROOT" "$ROOT/include" "$ROOT/clients/python/src" > "$site/analytics_pipeline.pth"
 }
 
+# The browser libraries the browser tests load (package.json, pinned in package-lock.json), from the npm registry.
+ensure_node_modules() {
+  [ -f "$ROOT/package-lock.json" ] || return 0
+  command -v npm >/dev/null 2>&1 || die "npm is required for the browser tests (apt-get install npm)"
+  if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    say "installing npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 _pg_hostport() {
   "$PY" - "$DATABASE_URL" <<'PYEOF'
 import sys

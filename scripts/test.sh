@@ -5,6 +5,7 @@ cd "$ROOT"
 ensure_venv dev
 ensure_services
 [ -x "$ROOT/scripts/ensure_chromium.sh" ] && "$ROOT/scripts/ensure_chromium.sh"
+ensure_node_modules
 say "ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .

@@ -98,6 +98,10 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     # Segment-compatible endpoint: extra "Segment Name=event_type" mappings.
     segment_event_map: tuple[str, ...] = ()
+    # Browser clients: origins whose pages may post to the public endpoints ("*" = any); empty = no CORS.
+    cors_origins: tuple[str, ...] = ()
+    # Enrichment: events without a sessionId are grouped per actor into sessions split by this much inactivity.
+    session_inactivity_minutes: int = 30
     alert_timeout_seconds: float = 5.0
     alert_cooldown_minutes: int = 60
     # SMTP for ALERT_EMAIL_TO: Airflow's own [smtp] settings (AIRFLOW__SMTP__*), so one place configures both.
@@ -181,6 +185,8 @@ class Settings:
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
             segment_event_map=_csv(env, "ANALYTICS_SEGMENT_EVENT_MAP"),
+            cors_origins=_csv(env, "ANALYTICS_CORS_ORIGINS"),
+            session_inactivity_minutes=_int(env, "ANALYTICS_SESSION_INACTIVITY_MINUTES", 30),
             alert_timeout_seconds=_float(env, "ALERT_TIMEOUT_SECONDS", 5.0),
             alert_cooldown_minutes=_int(env, "ALERT_COOLDOWN_MINUTES", 60),
             smtp_host=env.get("AIRFLOW__SMTP__SMTP_HOST") or "localhost",

@@ -278,7 +278,7 @@ def test_integers_beyond_64_bits_keep_every_digit(client, settings, redis_client
 def test_malformed_wrong_type_and_oversized_bodies(client, settings, redis_client):
     bad = client.post("/v1/track", data=b'{"eventType": ', content_type="application/json")
     assert (bad.status_code, bad.get_json()["code"]) == (400, "malformed_json")
-    wrong = client.post("/v1/track", data=json.dumps(ev()), content_type="text/plain")
+    wrong = client.post("/v1/track", data=json.dumps(ev()), content_type="application/xml")
     assert (wrong.status_code, wrong.get_json()["code"]) == (415, "unsupported_media_type")
     big = client.post(
         "/v1/track/batch", data=b'{"events": ["' + b"x" * 1_000_001 + b'"]}', content_type="application/json"

@@ -13,6 +13,7 @@ import pytest
 
 from analytics.collect.copyrow import entry_record
 from analytics.collect.keys import Keys
+from ingest_api.cors import Cors
 from ingest_api.fast import FastPath
 from tests.collect.test_collector import ev as collector_event
 
@@ -60,7 +61,10 @@ REQUESTS = [
     ),
     ("/v1/track", "application/json", b"{not json", "POST"),
     ("/v1/track", "application/json", b"", "POST"),
-    ("/v1/track", "text/plain", json.dumps(ev(sessionId="fp-6")).encode(), "POST"),
+    ("/v1/track", "text/plain", json.dumps(ev(sessionId="fp-6")).encode(), "POST"),  # a beacon's body
+    ("/v1/track", "text/plain;charset=UTF-8", json.dumps(ev(sessionId="fp-11")).encode(), "POST"),
+    ("/v1/track", "text/html", json.dumps(ev(sessionId="fp-12")).encode(), "POST"),
+    ("/v1/track/batch", "text/plain;charset=UTF-8", json.dumps({"events": [ev(sessionId="b-tp")]}).encode(), "POST"),
     ("/v1/track", "application/json; charset=utf-8", json.dumps(ev(sessionId="fp-7")).encode(), "POST"),
     ("/v1/track", "Application/JSON", json.dumps(ev(sessionId="fp-9")).encode(), "POST"),
     ("/v1/track", "application/jsonx", json.dumps(ev(sessionId="fp-10")).encode(), "POST"),
@@ -106,6 +110,12 @@ def _stored(redis_client, settings) -> tuple[list, list]:
     return records, rejected
 
 
+def _inner(app):
+    """What the metrics wrapper (and the CORS layer, when configured) hand requests to."""
+    inner = app.wsgi_app.wrapped
+    return inner.wrapped if isinstance(inner, Cors) else inner
+
+
 def _pair(settings):
     """The same settings twice, the second without the fast path and on keys of its own (under the test's prefix,
     so its cleanup removes them)."""
@@ -117,8 +127,8 @@ def _pair(settings):
         collector_fast_path=False,
     )
     fast_app, flask_app = create_app(settings), create_app(flask_only)
-    assert isinstance(fast_app.wsgi_app.wrapped, FastPath)  # inside the metrics wrapper
-    assert not isinstance(flask_app.wsgi_app.wrapped, FastPath)
+    assert isinstance(_inner(fast_app), FastPath)  # inside the metrics wrapper (and CORS, when configured)
+    assert not isinstance(_inner(flask_app), FastPath)
     return (fast_app, settings), (flask_app, flask_only)
 
 
@@ -133,9 +143,9 @@ def test_same_answers_and_same_writes_with_and_without_the_fast_path(both, redis
     for a, b in zip(fast, flask, strict=True):
         assert a == b
     statuses = [status for _, status, _, _ in fast]
-    assert statuses.count("202 ACCEPTED") == 5 and "503 SERVICE UNAVAILABLE" not in statuses  # the corpus is live
+    assert statuses.count("202 ACCEPTED") == 7 and "503 SERVICE UNAVAILABLE" not in statuses  # the corpus is live
     assert _stored(redis_client, fast_settings) == _stored(redis_client, flask_settings)
-    assert len(_stored(redis_client, fast_settings)[0]) == 6  # 5 single events and one of the batch
+    assert len(_stored(redis_client, fast_settings)[0]) == 9  # 7 single events and one of each batch
 
 
 def test_same_answers_with_write_keys(settings):
@@ -154,6 +164,50 @@ def test_same_answers_with_write_keys(settings):
     assert _answers(apps[0], [("/v1/track", *_json(ev(sessionId="wk-x")))], {"X-Write-Key": "wk-1"})[0][1] == (
         "202 ACCEPTED"
     )
+    for body_key, headers in (("wk-1", {}), ("wrong", {}), ("wrong", {"X-Write-Key": "wk-1"}), (None, {})):
+        batch = {"events": [ev(sessionId=f"bk-{body_key}-{headers}")]} | ({"writeKey": body_key} if body_key else {})
+        requests = [("/v1/track/batch", "text/plain;charset=UTF-8", json.dumps(batch).encode(), "POST")]
+        fast, flask = (_answers(app, requests, headers)[0][1:] for app in apps)
+        assert fast == flask, (body_key, headers)
+        assert fast[0] == ("200 OK" if body_key == "wk-1" else "401 UNAUTHORIZED"), (body_key, headers)
+
+
+CORS_HEADERS = ("Access-Control-Allow-Origin", "Vary", "Access-Control-Allow-Methods", "Access-Control-Expose-Headers")
+
+
+def test_same_answers_with_cors(settings):
+    """Cross-origin requests (allowed origin, other origin, preflight) get the same answers either way."""
+    apps = [app for app, _ in _pair(settings.with_overrides(cors_origins=("http://shop.test",)))]
+    beacon = ("text/plain;charset=UTF-8", "POST")
+    requests = [
+        ("/v1/track", beacon[0], json.dumps(ev(sessionId="cors-1")).encode(), beacon[1]),
+        ("/v1/track/batch", beacon[0], json.dumps({"events": [ev(sessionId="cors-2")]}).encode(), beacon[1]),
+        ("/v1/track/batch", "application/json", b"{not json", "POST"),
+        ("/v1/track", "application/json", b"", "OPTIONS"),
+        ("/v1/admin/stats", "application/json", b"", "GET"),
+    ]
+    for origin in ("http://shop.test", "http://evil.test"):
+        headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        answers = []
+        for app in apps:
+            client = app.test_client()
+            answers.append(
+                [
+                    (resp.status, {k: resp.headers.get(k) for k in CORS_HEADERS}, _ID.sub("<id>", resp.get_data(True)))
+                    for resp in (
+                        client.open(path, method=method, data=body, headers={"Content-Type": ct, **headers})
+                        for path, ct, body, method in requests
+                    )
+                ]
+            )
+        fast, flask = answers
+        assert fast == flask, origin
+        allow = [h["Access-Control-Allow-Origin"] for _, h, _ in fast]
+        if origin == "http://shop.test":
+            assert [s for s, _, _ in fast][:4] == ["202 ACCEPTED", "200 OK", "400 BAD REQUEST", "204 NO CONTENT"]
+            assert allow == [origin] * 4 + [None]  # never on the admin endpoint
+        else:
+            assert allow == [None] * 5
 
 
 def test_same_answers_when_redis_is_down(settings):

@@ -297,9 +297,9 @@ def test_two_changes_in_one_transaction_leave_one_version(db):
 
 
 def test_awkward_text_survives_the_csv_round_trips(db, database_url, hour):
-    sid = f's,{uuid.uuid4().hex[:6]}"q'
+    sid = f's,{uuid.uuid4().hex[:6]}"q\r'  # a lone carriage return ends a CSV row unless the field is quoted
     weird = {
-        "referrer": "NA",
+        "referrer": "NA\rx",
         "landingPage": 'line one\nline "two", three',
         "utmSource": "",
         "utmTerm": "\\.",
@@ -317,7 +317,7 @@ def test_awkward_text_survives_the_csv_round_trips(db, database_url, hour):
     row = attribution(db, first)
     assert row["session_id"] == sid
     assert (row["referrer"], row["landing_page"], row["utm_term"], row["utm_content"]) == (
-        "NA",
+        "NA\rx",
         'line one\nline "two", three',
         "\\.",
         "null",

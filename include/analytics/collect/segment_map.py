@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from analytics.collect.registry import EVENT_TYPES
 
@@ -218,9 +218,16 @@ def _path_of(url: Any) -> str | None:
 
 
 def _attribution(context: dict[str, Any]) -> dict[str, str]:
-    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
-    out = {ours: str(campaign[theirs])[:256] for theirs, ours in _CAMPAIGN.items() if campaign.get(theirs)}
+    """context.campaign (else the utm_* of context.page.search) as UTM, context.page's referrer, and its url as the
+    page the event happened on: the landing page when the event is its session's first."""
     page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
+    if not campaign and isinstance(page.get("search"), str):
+        query = parse_qs(page["search"].lstrip("?"))
+        campaign = {("name" if k == "utm_campaign" else k[4:]): v[0] for k, v in query.items() if k.startswith("utm_")}
+    out = {ours: str(campaign[theirs])[:256] for theirs, ours in _CAMPAIGN.items() if campaign.get(theirs)}
     if page.get("referrer"):
         out["referrer"] = str(page["referrer"])[:2048]
+    if page.get("url"):
+        out["landingPage"] = str(page["url"])[:2048]
     return out

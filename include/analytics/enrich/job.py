@@ -15,12 +15,13 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from analytics.db import connect
+from analytics.enrich.derived import derive_sessions
 from analytics.enrich.sessions import Aggregator, aggregate_in_snapshot, merge_sessions
 from analytics.enrich.snapshots import stage_versions
 from analytics.enrich.ua_cache import stage_user_agents
@@ -43,6 +44,7 @@ class EnrichStats:
     parse_processes: int = 0  # processes that parsed them (forked workers when many, cores to spare)
     sessions_touched: int = 0
     sessions_new: int = 0
+    sessions_derived: int = 0  # sessions of sessionless events, derived per actor-day (analytics.enrich.derived)
     entities_referenced: int = 0
     rows_replaced: int = 0  # rows an earlier run of the interval had written
     rows_written: int = 0  # rows inserted, changed or deleted (a re-run leaves unchanged rows alone)
@@ -63,6 +65,7 @@ def enrich_interval(
     engine: Engine = "auto",
     parse_workers: int | None = None,
     sessions: Aggregator = "pandas",
+    session_gap: timedelta = timedelta(minutes=30),
 ) -> EnrichStats:
     """Write the context rows of events received in [start, end) and merge their sessions; idempotent."""
     if end <= start:
@@ -105,6 +108,8 @@ def enrich_interval(
             aggregate = pool.submit(aggregate_in_snapshot, dsn, snapshot, start, end, sessions)
             stats.entities_referenced = stage_versions(conn, start, end)
             phase("snapshots")
+            stats.sessions_derived = derive_sessions(conn, start, end, session_gap, started_at)
+            phase("sessions_derived")
             conn.execute(load_sql("enrich/analyze_stages"))
             select = load_sql("enrich/select_interval_context")
             if not stats.rows_replaced:  # a first run

@@ -105,7 +105,8 @@ def aggregate_in_snapshot(
             fn = aggregate_sessions if how == "pandas" else aggregate_sessions_in_sql
             frame = fn(conn, start, end)
     buf = io.StringIO()
-    frame.to_csv(buf, header=False, index=False)
+    # \r\n rows: the csv writer then quotes a value holding a lone \r, which PostgreSQL would take for a row end.
+    frame.to_csv(buf, header=False, index=False, lineterminator="\r\n")
     return buf.getvalue().encode(), int((time.perf_counter() - t0) * 1000)
 
 

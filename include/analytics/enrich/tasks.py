@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from analytics.config import get_settings
 from analytics.connections import postgres_dsn
 from analytics.enrich.job import enrich_interval
 
@@ -13,4 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def enrich_data_interval(start: datetime, end: datetime, *, run_id: str | None, parser: str = "auto") -> dict[str, Any]:
-    return enrich_interval(postgres_dsn(), start, end, run_id=run_id, engine=parser).as_dict()  # type: ignore[arg-type]
+    gap = timedelta(minutes=get_settings().session_inactivity_minutes)
+    return enrich_interval(
+        postgres_dsn(),
+        start,
+        end,
+        run_id=run_id,
+        engine=parser,  # type: ignore[arg-type]
+        session_gap=gap,
+    ).as_dict()

@@ -1,4 +1,5 @@
 -- What an earlier run of this interval wrote, per session (taken back out of the sessions' counts), and in all.
+-- Derived sessions are not counted run by run but recomputed whole (sql/enrich/upsert_derived_sessions.sql).
 WITH prev AS (
     SELECT session_id, count(*) AS n
       FROM analytics.event_context
@@ -6,6 +7,8 @@ WITH prev AS (
      GROUP BY session_id
 ), removed AS (
     INSERT INTO enrich_removed (session_id, n)
-    SELECT session_id, n FROM prev WHERE session_id IS NOT NULL
+    SELECT session_id, n FROM prev
+     WHERE session_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM analytics.sessions s WHERE s.session_id = prev.session_id AND s.derived)
 )
 SELECT coalesce(sum(n), 0)::bigint FROM prev

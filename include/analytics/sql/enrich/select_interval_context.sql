@@ -1,5 +1,6 @@
 -- The interval's rows of analytics.event_context, one per event: the keys of its parsed user agent, its
--- session and its entity's version at occurred_at (from the run's working sets, sql/enrich/create_stages.sql).
+-- session (the client's, else the derived one: sql/enrich/insert_derived_sessions.sql) and its entity's version
+-- at occurred_at (from the run's working sets, sql/enrich/create_stages.sql).
 -- An event outside any session keeps its own referrer / landing page / UTM; a session's events read the
 -- session's (through the analytics.attribution view). Used inside sql/enrich/insert_interval_context.sql
 -- and sql/enrich/upsert_interval_context.sql.
@@ -8,7 +9,7 @@ SELECT e.id AS event_id,
        %(now)s::timestamptz AS enriched_at,
        v.version_id,
        u.ua_md5,
-       nullif(e.session_id, '') AS session_id,
+       coalesce(nullif(e.session_id, ''), d.session_id) AS session_id,
        CASE WHEN coalesce(e.session_id, '') = '' THEN nullif(e.attribution_json ->> 'referrer', '') END
            AS referrer,
        CASE WHEN coalesce(e.session_id, '') = ''
@@ -23,6 +24,7 @@ SELECT e.id AS event_id,
        CASE WHEN coalesce(e.session_id, '') = '' THEN nullif(e.attribution_json ->> 'utmContent', '') END AS utm_content
   FROM analytics.events e
   LEFT JOIN enrich_ua u ON u.ua = e.user_agent
+  LEFT JOIN enrich_derived d ON d.event_id = e.id
   LEFT JOIN enrich_versions v
     ON v.entity_type = e.entity_type AND v.entity_id = e.entity_id AND e.occurred_at >= v.lo AND e.occurred_at < v.hi
  WHERE e.received_at >= %(start)s AND e.received_at < %(end)s
