@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         socket_connect_timeout=settings.redis_timeout_seconds,
         health_check_interval=30,
     )
-    keys = Keys(settings.key_prefix, settings.stream_key)
+    keys = Keys.from_settings(settings)
     app.extensions["analytics.redis"] = client
     app.extensions["analytics.keys"] = keys
     writer = StreamWriter.from_settings(client, settings)

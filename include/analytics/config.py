@@ -52,6 +52,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
     stream_key: str = "analytics:events"
+    # Streams the collector spreads events over (docs/SCALING.md); 1 = the single stream `stream_key`.
+    stream_shards: int = 1
     consumer_group: str = "analytics-loader"
     key_prefix: str = "analytics"
     admin_token: str | None = field(default=None, repr=False)
@@ -148,6 +150,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
             stream_key=env.get("ANALYTICS_STREAM_KEY") or "analytics:events",
+            stream_shards=max(1, _int(env, "ANALYTICS_STREAM_SHARDS", 1)),
             consumer_group=env.get("ANALYTICS_CONSUMER_GROUP") or "analytics-loader",
             key_prefix=env.get("ANALYTICS_KEY_PREFIX") or "analytics",
             admin_token=env.get("ANALYTICS_ADMIN_TOKEN") or None,

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 import redis
@@ -14,6 +14,9 @@ import redis
 from analytics.collect.group_commit import Call, GroupCommit
 from analytics.collect.keys import REF_KIND_INDEX, REF_KINDS, STAT_SEP, STATS_TTL_SECONDS, Keys, stats_bucket
 from analytics.config import Settings
+
+if TYPE_CHECKING:
+    from analytics.collect.shards import ShardedWriter
 
 # The append script (append.lua says what it takes and answers): one call per group of requests.
 _ACCEPT_LUA = (Path(__file__).parent / "append.lua").read_text()
@@ -53,6 +56,7 @@ class Item:
     actor_ref: str | None = None
     entity_kind: str | None = None
     entity_ref: str | None = None
+    route: str | None = None  # the shard routing key when sharded: actor, else session (analytics.collect.shards)
 
 
 @dataclass(frozen=True)
@@ -83,14 +87,15 @@ class StreamWriter:
         self._fixed_keys = [keys.refs(k) for k in REF_KINDS]
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter:
-        """The writer the settings describe (keys, dedupe windows)."""
-        return cls(
-            client,
-            Keys(settings.key_prefix, settings.stream_key),
-            fp_ttl=settings.fingerprint_ttl_seconds,
-            idem_ttl=settings.idempotency_ttl_seconds,
-        )
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter | ShardedWriter:
+        """The writer the settings describe (keys, dedupe windows; a ShardedWriter over several shards)."""
+        keys = Keys.from_settings(settings)
+        kind = cls
+        if keys.shards > 1:
+            from analytics.collect.shards import ShardedWriter
+
+            kind = ShardedWriter  # type: ignore[assignment]
+        return kind(client, keys, fp_ttl=settings.fingerprint_ttl_seconds, idem_ttl=settings.idempotency_ttl_seconds)
 
     def append(
         self,

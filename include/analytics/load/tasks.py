@@ -17,11 +17,22 @@ from analytics.load.partitions import drop_expired_partitions, ensure_partitions
 LOADER_CONSUMER = "events_load"
 
 
-def loader_config(s: Settings, **overrides: Any) -> LoaderConfig:
-    """The loader's knobs from the settings; `overrides` (DAG params) win unless None."""
+def load_streams(s: Settings | None = None) -> list[str]:
+    """The streams events_load drains, one mapped task each: the shards, and the legacy stream when sharded."""
+    return [k.stream for k in Keys.from_settings(s or get_settings()).loaded_keys]
+
+
+def loader_config(s: Settings, stream: str | None = None, **overrides: Any) -> LoaderConfig:
+    """The loader's knobs from the settings for `stream` (one of load_streams; None = the unsharded stream);
+    `overrides` (DAG params) win unless None."""
+    keys = Keys(s.key_prefix, s.stream_key)
+    if stream is not None:
+        keys = next((k for k in Keys.from_settings(s).loaded_keys if k.stream == stream), None)
+        if keys is None:
+            raise ValueError(f"{stream!r} is none of the streams to load: {load_streams(s)}")
     cfg: dict[str, Any] = {
-        "stream": s.stream_key,
-        "rejected_stream": Keys(s.key_prefix, s.stream_key).rejected_stream,
+        "stream": keys.stream,
+        "rejected_stream": keys.rejected_stream,
         "group": s.consumer_group,
         # One run at a time (max_active_runs=1): a stable name lets a retry pick up its own pending entries.
         "consumer": LOADER_CONSUMER,
@@ -38,12 +49,14 @@ def loader_config(s: Settings, **overrides: Any) -> LoaderConfig:
 
 def load_events(
     run_id: str | None = None,
+    stream: str | None = None,
     batch_size: int | None = None,
     time_budget_seconds: int | None = None,
     follow_seconds: int | None = None,
 ) -> dict[str, Any]:
     cfg = loader_config(
         get_settings(),
+        stream,
         batch_size=batch_size,
         time_budget_s=None if time_budget_seconds is None else float(time_budget_seconds),
         follow_s=None if follow_seconds is None else float(follow_seconds),

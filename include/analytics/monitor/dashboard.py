@@ -67,7 +67,7 @@ def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None)
 
 
 def collector_section(client: redis.Redis, settings: Settings, hours: int, now: datetime) -> dict[str, Any]:
-    keys = Keys(settings.key_prefix, settings.stream_key)
+    keys = Keys.from_settings(settings)
     at = now.timestamp()
     figures, breaches = _check(checks.check_collector, client, settings, now)
     last_hour = stats.collector_summary(client, keys, 3600, at)
@@ -91,6 +91,7 @@ def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> di
     figures, breaches = _check(checks.check_stream, client, settings, now)
     kinds = {b["kind"] for b in breaches}
     return figures["stream"] | {
+        "shards": figures.get("streams"),  # per stream when sharded (None: one stream)
         "lagMax": settings.monitor_lag_max,
         "pendingAgeMaxSeconds": settings.monitor_pending_age_max_seconds,
         "lagAboveThreshold": "monitor.stream_lag" in kinds,
