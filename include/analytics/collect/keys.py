@@ -28,10 +28,16 @@ class Keys:
     prefix: str
     stream: str
     shards: int = 1
+    tagged: bool = False  # on a Redis Cluster even one shard's keys carry its hash tag (one slot per script call)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keys:
-        return cls(settings.key_prefix, settings.stream_key, settings.stream_shards)
+        return cls(settings.key_prefix, settings.stream_key, settings.stream_shards, settings.redis_cluster)
+
+    @property
+    def sharded(self) -> bool:
+        """The collector writes to `shard(n)` keys, not these."""
+        return self.shards > 1 or self.tagged
 
     def shard(self, n: int) -> Keys:
         """Shard n's keys: each carries the Redis Cluster hash tag "{n}", so one script call stays in one slot."""
@@ -40,12 +46,12 @@ class Keys:
     @property
     def shard_keys(self) -> list[Keys]:
         """The keys the collector writes to: these when unsharded, else each shard's."""
-        return [self] if self.shards <= 1 else [self.shard(n) for n in range(self.shards)]
+        return [self.shard(n) for n in range(self.shards)] if self.sharded else [self]
 
     @property
     def loaded_keys(self) -> list[Keys]:
         """The streams the loader drains: the shards, plus the legacy stream when sharded (data written before)."""
-        return self.shard_keys if self.shards <= 1 else [*self.shard_keys, self]
+        return [*self.shard_keys, self] if self.sharded else [self]
 
     def all_stats(self, bucket: int) -> list[str]:
         """Every counter hash of a minute: the shards' (the append script's) and the unsharded one (errors)."""

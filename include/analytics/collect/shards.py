@@ -34,10 +34,10 @@ def shard_of(item: Item, shards: int) -> int:
 class ShardedWriter:
     """StreamWriter's interface over N shards: one script call per shard an append touches."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, fp_ttl: int = 60, idem_ttl: int = 3600):
+    def __init__(self, client: redis.Redis, keys: Keys, **options: int):
         self.client = client
         self.keys = keys  # unsharded: the known-id sets (RefCache) and the legacy stream
-        self.writers = [StreamWriter(client, k, fp_ttl=fp_ttl, idem_ttl=idem_ttl) for k in keys.shard_keys]
+        self.writers = [StreamWriter(client, k, **options) for k in keys.shard_keys]
 
     @property
     def script_calls(self) -> int:

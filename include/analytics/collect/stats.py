@@ -44,7 +44,7 @@ def _buckets(window_seconds: int, now: float | None) -> list[int]:
 
 def _read(client: redis.Redis, keys: Keys, buckets: list[int]) -> list[dict[bytes, bytes]]:
     """Each bucket's counters, summed over the shards' hashes when sharded."""
-    if keys.shards <= 1:
+    if not keys.sharded:
         pipe = client.pipeline(transaction=False)
         for b in buckets:
             pipe.hgetall(keys.stats(b))

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import redis
-
 from analytics.collect.keys import Keys
 from analytics.config import Settings, get_settings
 from analytics.connections import postgres_dsn, redis_url
 from analytics.db import connect
 from analytics.load.job import LoaderConfig, run_load
 from analytics.load.partitions import drop_expired_partitions, ensure_partitions, expire_derived
+from analytics.redis_client import open_redis
 
 LOADER_CONSUMER = "events_load"
 
@@ -54,14 +53,15 @@ def load_events(
     time_budget_seconds: int | None = None,
     follow_seconds: int | None = None,
 ) -> dict[str, Any]:
+    s = get_settings()
     cfg = loader_config(
-        get_settings(),
+        s,
         stream,
         batch_size=batch_size,
         time_budget_s=None if time_budget_seconds is None else float(time_budget_seconds),
         follow_s=None if follow_seconds is None else float(follow_seconds),
     )
-    client = redis.Redis.from_url(redis_url())
+    client = open_redis(redis_url(), s)
     try:
         return run_load(postgres_dsn(), client, cfg, run_id=run_id).as_dict()
     finally:

@@ -21,6 +21,7 @@ from analytics.collect.keys import Keys
 from analytics.config import Settings
 from analytics.db import connect
 from analytics.monitor import checks
+from analytics.redis_client import open_redis
 from analytics.sql import load_sql
 
 NIGHTLY_DEDUP_JOB = "dedup"  # analytics.dedup.job records its runs under this job name
@@ -36,8 +37,9 @@ def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None)
     hours = max(1, min(MAX_HOURS, hours))
     out: dict[str, Any] = {"generatedAt": _iso(now), "hours": hours}
 
-    client = redis.Redis.from_url(
+    client = open_redis(
         settings.redis_url,
+        settings,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
