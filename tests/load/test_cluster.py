@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 from analytics.collect.keys import Keys
@@ -10,6 +11,7 @@ from analytics.config import Settings
 from analytics.load.tasks import load_streams
 from analytics.monitor.dashboard import overview
 from tests.helpers.redis_cluster import RedisClusterServers
+from tests.helpers.redis_server import RedisServer, wait_until
 from tests.load.test_shards import ev, send_actors, stored_once
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -96,3 +98,25 @@ def test_with_wait_for_a_missing_replica_no_event_is_answered_202(settings, monk
     resp = client.post("/v1/track", json=ev("usr_001", 1, idempotencyKey="wait-1"))
     assert resp.status_code == 503
     assert redis_client.xlen(s.stream_key) == 1  # written on the primary, only not confirmed by a replica
+
+
+def test_with_wait_an_accepted_event_is_already_on_the_replica(settings, monkeypatch):
+    """A primary with one replica: each 202 comes after WAIT 1, so the replica holds every accepted event then."""
+    primary = RedisServer().start()
+    replica = RedisServer(extra=("--replicaof", "127.0.0.1", str(primary.port)))
+    try:
+        replica.start()
+        follower = redis.Redis(port=replica.port)
+        wait_until(lambda: follower.info("replication")["master_link_status"] == "up", "the replica to sync")
+        monkeypatch.setenv("REDIS_URL", primary.url)
+        monkeypatch.setenv("ANALYTICS_REDIS_WAIT_REPLICAS", "1")
+        client = collector(Settings.from_env())
+        s = Settings.from_env()
+        for n in range(5):
+            resp = client.post("/v1/track", json=ev(f"usr_00{n + 1}", n))
+            assert resp.status_code == 202
+            assert follower.xlen(Keys.from_settings(s).stream) == n + 1  # on the replica before the answer
+        follower.close()
+    finally:
+        replica.cleanup()
+        primary.cleanup()

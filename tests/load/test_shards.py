@@ -193,3 +193,18 @@ def test_monitor_and_dashboard_show_lag_per_shard(sharded, sharded_client, redis
     assert lagging == sorted(f"monitor.stream_lag:{st}" for st, n in lengths.items() if n)
     section = stream_section(redis_client, s, datetime.now(UTC))
     assert [h["lag"] for h in section["shards"]] == list(lengths.values()) and section["lagAboveThreshold"]
+
+
+def test_routing_is_pinned():
+    """crc32 of actor, else session, else source:key, else id: changing it moves actors between shards, and their
+    duplicates in flight would no longer meet. Pinned values (zlib.crc32, the same in every process)."""
+    from analytics.collect.shards import shard_of
+    from analytics.collect.stream import Item
+
+    items = [
+        Item("id-1", None, "web", "k-1", b"", route="usr_001"),  # the actor wins over the key
+        Item("id-2", None, "web", "k-1", b""),  # no actor or session: the key (a retry has a new id)
+        Item("id-3", None, "web", None, b""),
+        Item("id-4", None, "web", None, b"", route="s-9"),
+    ]
+    assert [shard_of(i, 4) for i in items] == [3, 2, 0, 0]

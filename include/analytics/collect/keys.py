@@ -22,8 +22,9 @@ STAT_SEP = "|"
 class Keys:
     """Every Redis key the pipeline uses, derived from the configured prefix and stream.
 
-    With `shards` > 1 the collector writes to `shard(n)` for n in 0..shards-1 (docs/SCALING.md); these keys
-    (unsharded) stay the known-id sets' and the legacy stream's, which the loader still drains."""
+    With `shards` > 1, or `tagged` (a Redis Cluster), the collector writes to `shard(n)` for n in 0..shards-1
+    (docs/SCALING.md); these keys (unsharded) stay the known-id sets' and the legacy stream's, which the loader
+    still drains."""
 
     prefix: str
     stream: str
