@@ -15,11 +15,16 @@ Runs every minute, one run at a time, and on the collector's `POST /v1/admin/flu
 (blocking `XREADGROUP`) for `follow_seconds`, so events reach Postgres within seconds, and stops when its
 time budget is spent; the next run starts right after.
 
-Each run writes a row to `analytics.load_runs`: entries read, inserted, already present, rejected,
+With `ANALYTICS_STREAM_SHARDS` > 1 the collector spreads events over that many streams (`analytics:events:{n}`)
+and `load` is mapped, one task per stream (the shards, plus the unsharded stream for data written before):
+each has its own consumer, reclaiming and trimming, and N Celery workers drain N shards at once
+(docs/SCALING.md).
+
+Each run writes a row to `analytics.load_runs` (one per stream): entries read, inserted, already present, rejected,
 reclaimed, lag and pending left, duration and the **watermark** — every event with `received_at` below it
 is in `analytics.events` or `analytics.rejected_events` (derived from the oldest entry not yet
-acknowledged, minus `ANALYTICS_WATERMARK_MARGIN_SECONDS`). Downstream DAGs wait for
-`SELECT max(watermark) FROM analytics.load_runs` to pass their interval end.
+acknowledged, minus `ANALYTICS_WATERMARK_MARGIN_SECONDS`). Downstream DAGs wait for the
+lowest of the streams' highest watermarks (`sql/load/select_watermark.sql`) to pass their interval end.
 
 `partitions` keeps daily partitions created ahead (`ANALYTICS_PARTITION_DAYS_AHEAD`) and drops those past
 `ANALYTICS_RETENTION_DAYS`; the load runs even if that fails (a day without a partition lands in the default one).
@@ -69,21 +74,29 @@ def events_load():
 
         return maintain_partitions()
 
+    @task
+    def streams() -> list[str]:
+        from analytics.load.tasks import load_streams
+
+        return load_streams()
+
     # all_done: load even when partition upkeep failed; the timeout catches a run hung on a dead socket.
-    @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=10))
-    def load() -> dict:
+    @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=10), map_index_template="{{ stream }}")
+    def load(stream: str) -> dict:
         from analytics.load.tasks import load_events
 
         ctx = get_current_context()
+        ctx["stream"] = stream  # type: ignore[typeddict-unknown-key]  # names the mapped task in the UI
         params = ctx["params"]
         return load_events(
             run_id=ctx["run_id"],
+            stream=stream,
             batch_size=params["batch_size"],
             time_budget_seconds=params["time_budget_seconds"],
             follow_seconds=params["follow_seconds"],
         )
 
-    partitions() >> load()
+    partitions() >> load.expand(stream=streams())
 
 
 events_load()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Flask
 
 from analytics.collect.ingest import Ingestor
 from analytics.collect.keys import Keys
 from analytics.collect.stream import StreamWriter
 from analytics.config import Settings, get_settings
+from analytics.redis_client import open_redis
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -17,13 +17,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["analytics.settings"] = settings
-    client = redis.Redis.from_url(
+    client = open_redis(
         settings.redis_url,
+        settings,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
         health_check_interval=30,
     )
-    keys = Keys(settings.key_prefix, settings.stream_key)
+    keys = Keys.from_settings(settings)
     app.extensions["analytics.redis"] = client
     app.extensions["analytics.keys"] = keys
     writer = StreamWriter.from_settings(client, settings)

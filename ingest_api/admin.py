@@ -39,6 +39,10 @@ def stats():
     windows = {name: collector_summary(client, keys, seconds) for name, seconds in WINDOWS.items()}
     body: dict[str, Any] = {
         "stream": stream_health(client, settings.stream_key, settings.consumer_group),
+        # Per stream the loader drains when sharded (the unsharded one above is then the legacy stream).
+        "shards": [stream_health(client, k.stream, settings.consumer_group) for k in keys.loaded_keys]
+        if keys.shards > 1
+        else None,
         "rejectedStream": {"key": keys.rejected_stream, "length": client.xlen(keys.rejected_stream)},
         # The original design's headline figures, over the last hour.
         "totalChecks": windows["1h"]["totalChecks"],

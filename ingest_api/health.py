@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, current_app
+from redis.cluster import RedisCluster
 
 from ingest_api.answers import answer
 from ingest_api.errors import envelope
@@ -40,12 +41,17 @@ def readyz():
     client: redis.Redis = current_app.extensions["analytics.redis"]
     keys = current_app.extensions["analytics.keys"]
     try:
-        pipe = client.pipeline(transaction=False)
-        pipe.type(keys.stream)
-        pipe.set(f"{keys.prefix}:readyz", "1", ex=10)  # fails on a read-only replica or when Redis refuses writes
-        pipe.info("persistence")
-        pipe.info("memory")
-        kind, _, persistence, memory = pipe.execute()
+        if isinstance(client, RedisCluster):  # no pipelined INFO on a cluster: ask the node holding the stream
+            client.set(f"{keys.prefix}:readyz", "1", ex=10)
+            node = client.get_node_from_key(keys.stream).redis_connection
+            kind, persistence, memory = node.type(keys.stream), node.info("persistence"), node.info("memory")
+        else:
+            pipe = client.pipeline(transaction=False)
+            pipe.type(keys.stream)
+            pipe.set(f"{keys.prefix}:readyz", "1", ex=10)  # fails on a read-only replica or when Redis refuses writes
+            pipe.info("persistence")
+            pipe.info("memory")
+            kind, _, persistence, memory = pipe.execute()
     except redis.RedisError as exc:
         return envelope(503, "not_ready", f"redis unavailable: {type(exc).__name__}", headers={"Retry-After": "1"})
     if kind not in (b"stream", b"none"):

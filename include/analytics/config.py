@@ -52,6 +52,12 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
     stream_key: str = "analytics:events"
+    # Streams the collector spreads events over (docs/SCALING.md); 1 = the single stream `stream_key`.
+    stream_shards: int = 1
+    # REDIS_URL names one node of a Redis Cluster (redis-py RedisCluster; keys always carry a shard's hash tag).
+    redis_cluster: bool = False
+    # Answer 202 only once this many replicas have the appended events (WAIT after each script call); 0 = off.
+    redis_wait_replicas: int = 0
     consumer_group: str = "analytics-loader"
     key_prefix: str = "analytics"
     admin_token: str | None = field(default=None, repr=False)
@@ -152,6 +158,9 @@ class Settings:
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
             stream_key=env.get("ANALYTICS_STREAM_KEY") or "analytics:events",
+            stream_shards=max(1, _int(env, "ANALYTICS_STREAM_SHARDS", 1)),
+            redis_cluster=_bool(env, "ANALYTICS_REDIS_CLUSTER", False),
+            redis_wait_replicas=_int(env, "ANALYTICS_REDIS_WAIT_REPLICAS", 0),
             consumer_group=env.get("ANALYTICS_CONSUMER_GROUP") or "analytics-loader",
             key_prefix=env.get("ANALYTICS_KEY_PREFIX") or "analytics",
             admin_token=env.get("ANALYTICS_ADMIN_TOKEN") or None,

@@ -191,7 +191,10 @@
       ["stream-length", "lag", "oldest-pending"].forEach(function (f) { figure(f, msg, s && s.detail, "error"); });
       return;
     }
-    figure("stream-length", num(s.length), s.stream);
+    // Sharded (ANALYTICS_STREAM_SHARDS > 1): the figures are summed over the streams, each stream's listed here.
+    figure("stream-length", num(s.length), s.shards ? s.shards.map(function (h) {
+      return h.stream + ": lag " + num(h.lag) + ", pending " + num(h.pending);
+    }).join(" · ") : s.stream);
     figure("lag", num(s.lag), (s.groupExists ? "not yet delivered to " + s.group : "consumer group " + s.group + " not created yet") +
       " · alert above " + num(s.lagMax), s.lagAboveThreshold ? "alert" : null,
       s.breaches.filter(function (b) { return b.kind === "monitor.stream_lag"; }));

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import psutil
@@ -46,7 +47,8 @@ def _gunicorn(server: RedisServer, worker_class: str, args: tuple[str, ...] = ()
         **(env or {}),
     }
     with gunicorn_collector(env, args=args) as (base, proc), redis.Redis.from_url(server.url) as probe:
-        assert _post(base, ev(sessionId="warm"))[0] == 202
+        # A session of its own: two collectors warmed up within one second would otherwise send a duplicate.
+        assert _post(base, ev(sessionId=f"warm-{uuid.uuid4().hex}"))[0] == 202
         yield base, probe, proc
 
 

@@ -5,7 +5,8 @@
 -- per event: its stream entry id, or "=<reason>:<original id>" for a duplicate (one flat string each is cheaper
 -- to send and to read than a nested reply).
 -- KEYS: stream, stats hash (this minute), rejected stream, known users, assets, licenses, projects, payouts,
---   then per event: fingerprint key ("" = none: never fingerprint-deduplicated), idempotency key ("" = none).
+--   then per event: fingerprint key ("" = none: never fingerprint-deduplicated), idempotency key ("" = none);
+--   a shard on a Redis Cluster says "none" with the stream's key instead (every key of a call must share its slot).
 -- ARGV: fp ttl, idem ttl, stats ttl, rejected count R,
 --   then per rejection (8): stats suffix "reason|source|event_type", payload, reason, errors, source, event_type, stage,
 --   rejected_at,
@@ -55,6 +56,8 @@ local out = {}
 local counts = {}
 for i = 1, n do
   local fp_key, idem_key = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
+  if fp_key == stream then fp_key = "" end
+  if idem_key == stream then idem_key = "" end
   local id, payload, suffix = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   a = a + 6
   local prior = false

@@ -92,7 +92,7 @@ def rejection(raw: Any, reason: str, errors: list[dict[str, str]], stage: str) -
     )
 
 
-def _item(record: dict[str, Any], check_refs: bool) -> Item:
+def _item(record: dict[str, Any], check_refs: bool, routed: bool = False) -> Item:
     return Item(
         id=record["id"],
         fingerprint=record["fingerprint"],
@@ -103,6 +103,7 @@ def _item(record: dict[str, Any], check_refs: bool) -> Item:
         actor_ref=record["actor_id"] if check_refs and record["actor_type"] == "user" else None,
         entity_kind=record["entity_type"] if check_refs else None,
         entity_ref=record["entity_id"] if check_refs else None,
+        route=(record["actor_id"] or record["session_id"]) if routed else None,
     )
 
 
@@ -120,6 +121,7 @@ class Ingestor:
         self.rules = rules_from(settings)
         self.stage = stage
         self.check_refs = settings.check_references
+        self.routed = settings.stream_shards > 1  # only then does an item need its shard routing key
         if refs is None and self.check_refs:
             refs = RefCache(
                 writer.client,
@@ -179,7 +181,7 @@ class Ingestor:
         for i, raw in enumerate(items):
             try:
                 record = self.prepare(raw, received_at, user_agent, ip, rejected_at)
-                pending.append((i, _item(record, self.check_refs)))
+                pending.append((i, _item(record, self.check_refs, self.routed)))
             except EventRejected as exc:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
@@ -199,7 +201,7 @@ class Ingestor:
             try:
                 record = self.prepare(raw, first_received, None, None)
                 record["received_at"] = now_iso
-                pending.append((i, _item(record, self.check_refs)))
+                pending.append((i, _item(record, self.check_refs, self.routed)))
             except EventRejected as exc:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analytics.config import Settings
 
 # Which known-id set each entity type is checked against (index into the script's KEYS after the first three).
 REF_KINDS = ("user", "asset", "license", "project", "payout")
@@ -16,10 +20,43 @@ STAT_SEP = "|"
 
 @dataclass(frozen=True)
 class Keys:
-    """Every Redis key the pipeline uses, derived from the configured prefix and stream."""
+    """Every Redis key the pipeline uses, derived from the configured prefix and stream.
+
+    With `shards` > 1, or `tagged` (a Redis Cluster), the collector writes to `shard(n)` for n in 0..shards-1
+    (docs/SCALING.md); these keys (unsharded) stay the known-id sets' and the legacy stream's, which the loader
+    still drains."""
 
     prefix: str
     stream: str
+    shards: int = 1
+    tagged: bool = False  # on a Redis Cluster even one shard's keys carry its hash tag (one slot per script call)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keys:
+        return cls(settings.key_prefix, settings.stream_key, settings.stream_shards, settings.redis_cluster)
+
+    @property
+    def sharded(self) -> bool:
+        """The collector writes to `shard(n)` keys, not these."""
+        return self.shards > 1 or self.tagged
+
+    def shard(self, n: int) -> Keys:
+        """Shard n's keys: each carries the Redis Cluster hash tag "{n}", so one script call stays in one slot."""
+        return Keys(f"{self.prefix}:{{{n}}}", f"{self.stream}:{{{n}}}")
+
+    @property
+    def shard_keys(self) -> list[Keys]:
+        """The keys the collector writes to: these when unsharded, else each shard's."""
+        return [self.shard(n) for n in range(self.shards)] if self.sharded else [self]
+
+    @property
+    def loaded_keys(self) -> list[Keys]:
+        """The streams the loader drains: the shards, plus the legacy stream when sharded (data written before)."""
+        return [*self.shard_keys, self] if self.sharded else [self]
+
+    def all_stats(self, bucket: int) -> list[str]:
+        """Every counter hash of a minute: the shards' (the append script's) and the unsharded one (errors)."""
+        return [k.stats(bucket) for k in self.loaded_keys]
 
     def fingerprint(self, fp: str) -> str:
         return f"{self.prefix}:fp:{fp}"

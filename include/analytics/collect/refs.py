@@ -16,6 +16,7 @@ import redis
 
 from analytics.collect.keys import REF_KINDS, Keys
 from analytics.db import connect
+from analytics.redis_client import open_redis
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO)
     s = get_settings()
-    client = redis.Redis.from_url(s.redis_url)
+    client = open_redis(s.redis_url, s)
     cache = RefCache(client, Keys(s.key_prefix, s.stream_key), s.database_url, ttl_seconds=s.refs_ttl_seconds)
     try:
         log.info("cached %d known ids", cache.warm())

@@ -26,6 +26,7 @@ from analytics.collect.stream import StreamWriter
 from analytics.config import Settings
 from analytics.db import connect
 from analytics.params import parse_instant
+from analytics.redis_client import open_redis
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def run_replay_from_params(params: Mapping[str, Any], triggered_at: datetime, ru
     )
     s = get_settings()
     dsn = postgres_dsn()
-    client = redis.Redis.from_url(redis_url(), socket_timeout=s.redis_timeout_seconds * 5)
+    client = open_redis(redis_url(), s, socket_timeout=s.redis_timeout_seconds * 5)
     ingestor = build_ingestor(s, client, dsn, req.stage)
     try:
         return replay(dsn, ingestor, req, run_id=run_id).as_dict()

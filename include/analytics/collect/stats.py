@@ -43,10 +43,26 @@ def _buckets(window_seconds: int, now: float | None) -> list[int]:
 
 
 def _read(client: redis.Redis, keys: Keys, buckets: list[int]) -> list[dict[bytes, bytes]]:
+    """Each bucket's counters, summed over the shards' hashes when sharded."""
+    if not keys.sharded:
+        pipe = client.pipeline(transaction=False)
+        for b in buckets:
+            pipe.hgetall(keys.stats(b))
+        return pipe.execute()
+    names = [keys.all_stats(b) for b in buckets]
     pipe = client.pipeline(transaction=False)
-    for b in buckets:
-        pipe.hgetall(keys.stats(b))
-    return pipe.execute()
+    for per_bucket in names:
+        for name in per_bucket:
+            pipe.hgetall(name)
+    replies = iter(pipe.execute())
+    out: list[dict[bytes, bytes]] = []
+    for per_bucket in names:
+        summed: dict[bytes, int] = defaultdict(int)
+        for _ in per_bucket:
+            for field, value in next(replies).items():
+                summed[field] += int(value)
+        out.append({f: str(v).encode() for f, v in summed.items()})
+    return out
 
 
 def _parse(field: bytes | str) -> tuple[str, str, str, str]:

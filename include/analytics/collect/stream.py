@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 import redis
@@ -14,6 +14,10 @@ import redis
 from analytics.collect.group_commit import Call, GroupCommit
 from analytics.collect.keys import REF_KIND_INDEX, REF_KINDS, STAT_SEP, STATS_TTL_SECONDS, Keys, stats_bucket
 from analytics.config import Settings
+from analytics.redis_client import pool_for, refresh
+
+if TYPE_CHECKING:
+    from analytics.collect.shards import ShardedWriter
 
 # The append script (append.lua says what it takes and answers): one call per group of requests.
 _ACCEPT_LUA = (Path(__file__).parent / "append.lua").read_text()
@@ -53,6 +57,7 @@ class Item:
     actor_ref: str | None = None
     entity_kind: str | None = None
     entity_ref: str | None = None
+    route: str | None = None  # the shard routing key when sharded: actor, else session (analytics.collect.shards)
 
 
 @dataclass(frozen=True)
@@ -72,25 +77,35 @@ class StreamWriter:
         *,
         fp_ttl: int = 60,
         idem_ttl: int = 3600,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ):
         self.client = client
         self.keys = keys
         self.fp_ttl = fp_ttl
         self.idem_ttl = idem_ttl
-        self._script = _Script(client, _ACCEPT_LUA)
+        self._script = _Script(client, _ACCEPT_LUA, keys.stream, wait_replicas, wait_timeout_ms)
         self._group = GroupCommit(self._execute)
         self.script_calls = 0  # how many script calls carried this writer's appends (grouped ones count once)
         self._fixed_keys = [keys.refs(k) for k in REF_KINDS]
+        # The script's "no such key": "", or on hash-tagged keys the stream's (on a cluster "" is another slot).
+        self._none = keys.stream if "{" in keys.stream else ""
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter:
-        """The writer the settings describe (keys, dedupe windows)."""
-        return cls(
-            client,
-            Keys(settings.key_prefix, settings.stream_key),
-            fp_ttl=settings.fingerprint_ttl_seconds,
-            idem_ttl=settings.idempotency_ttl_seconds,
-        )
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> StreamWriter | ShardedWriter:
+        """The writer the settings describe (keys, dedupe windows; a ShardedWriter over several shards)."""
+        keys = Keys.from_settings(settings)
+        options = {
+            "fp_ttl": settings.fingerprint_ttl_seconds,
+            "idem_ttl": settings.idempotency_ttl_seconds,
+            "wait_replicas": settings.redis_wait_replicas,
+            "wait_timeout_ms": int(settings.redis_timeout_seconds * 500),  # within the socket timeout
+        }
+        if keys.sharded:
+            from analytics.collect.shards import ShardedWriter
+
+            return ShardedWriter(client, keys, **options)
+        return cls(client, keys, **options)
 
     def append(
         self,
@@ -134,12 +149,12 @@ class StreamWriter:
                         r.stage,
                         c.rejected_at,
                     )
-            fp_key, idem_key = self.keys.fingerprint, self.keys.idempotency
+            fp_key, idem_key, none = self.keys.fingerprint, self.keys.idempotency, self._none
             for c in calls:
                 for item in c.items:
                     keys += (
-                        fp_key(item.fingerprint) if item.fingerprint else "",
-                        idem_key(item.source, item.idempotency_key) if item.idempotency_key else "",
+                        fp_key(item.fingerprint) if item.fingerprint else none,
+                        idem_key(item.source, item.idempotency_key) if item.idempotency_key else none,
                     )
                     kind = REF_KIND_INDEX[item.entity_kind] if item.entity_ref and item.entity_kind else 0
                     args += (
@@ -153,6 +168,7 @@ class StreamWriter:
             raw = self._script(keys, args)
             self.script_calls += 1
             if not raw or _s(raw[0]) != "miss":
+                self._script.confirm()
                 at = 0
                 for c in calls:
                     answers = raw[at : at + len(c.items)]
@@ -177,23 +193,32 @@ class _Script:
     """EVALSHA on one connection of its own (only the group commit's current leader uses it).
 
     redis-py 8 spends ~100 µs of CPU per command on pool checkout and telemetry hooks, more than the
-    script takes to run; the hot path skips that. Errors are the same redis exceptions as usual.
+    script takes to run; the hot path skips that. Errors are the same redis exceptions as usual. On a cluster the
+    connection is to the node owning `slot_key`'s slot (every key of a call shares it); a MOVED reply (slots
+    resharded) makes it learn the slots again and retry once. With `wait_replicas`, each call is followed by WAIT
+    on the same connection: the caller is answered only once that many replicas have the writes.
     """
 
-    def __init__(self, client: redis.Redis, source: str):
+    def __init__(
+        self, client: redis.Redis, source: str, slot_key: str = "", wait_replicas: int = 0, wait_timeout_ms: int = 1000
+    ):
         self.client = client
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
+        self.slot_key = slot_key
+        self.wait = ("WAIT", wait_replicas, wait_timeout_ms) if wait_replicas > 0 else None
         self._conn = None
         self._pool = None
 
     def _connection(self):
-        pool = self.client.connection_pool
+        pool = pool_for(self.client, self.slot_key)
         if self._conn is None or self._pool is not pool:
+            if self._conn is not None:
+                self._conn.disconnect()
             self._conn, self._pool = pool.get_connection(), pool
         return self._conn
 
-    def _run(self, conn, keys: list[str], args: list[Any]) -> Any:
+    def _run(self, conn, keys: list[str] | None, args: list[Any] | None) -> Any:
         # Packed by hiredis in one C call: redis-py's packer encodes each argument in Python first.
         try:
             conn.send_packed_command([hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))])
@@ -202,17 +227,34 @@ class _Script:
             conn.send_packed_command([hiredis.pack_command(("EVAL", self.source, len(keys), *keys, *args))])
             return conn.read_response()
 
+    def confirm(self) -> None:
+        """WAIT until `wait_replicas` replicas have this connection's writes (a no-op without the setting)."""
+        if self.wait is None:
+            return
+        conn = self._connection()
+        acked = self._in_step(conn, None, None, self.wait)
+        if acked < self.wait[1]:
+            # Written on the primary, not yet on a replica: a failover now could lose it, so no 202. The client's
+            # retry is answered "duplicate" with the same id once the write is there.
+            raise redis.ConnectionError(f"only {acked} of {self.wait[1]} replicas confirmed the write")
+
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         conn = self._connection()
         try:
             return self._in_step(conn, keys, args)
+        except (redis.exceptions.MovedError, redis.exceptions.AskError):
+            refresh(self.client)  # the cluster's slots moved: nothing ran; ask the node that owns the slot now
+            return self._in_step(self._connection(), keys, args)
         except redis.ConnectionError:
             # A socket left dead by a Redis restart: reconnect once. Should the lost reply hide a script that
             # did run, the retry answers "duplicate" with the same event id — the dedupe makes it safe.
             return self._in_step(conn, keys, args)
 
-    def _in_step(self, conn, keys: list[str], args: list[Any]) -> Any:
+    def _in_step(self, conn, keys: list[str] | None, args: list[Any] | None, command: tuple = ()) -> Any:
         try:
+            if command:
+                conn.send_command(*command)
+                return conn.read_response()
             return self._run(conn, keys, args)
         except redis.ResponseError:
             raise  # a whole error reply was read: the connection is still in step

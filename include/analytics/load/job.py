@@ -44,6 +44,7 @@ Hook = Callable[[list[bytes]], None]
 @dataclass
 class LoadStats:
     consumer: str = ""
+    stream: str = ""
     entries_read: int = 0
     inserted: int = 0
     already_present: int = 0
@@ -204,7 +205,7 @@ def run_load(
     """Drain until the stream is empty (or, when following, until `follow_s`) or the time budget is spent.
 
     `after_commit` runs between each batch's commit and its XACK (a test hook to inject a crash there)."""
-    stats = LoadStats(consumer=cfg.consumer)
+    stats = LoadStats(consumer=cfg.consumer, stream=cfg.stream)
     t0 = time.monotonic()
     deadline = t0 + cfg.time_budget_s
     follow_until = t0 + min(cfg.follow_s, cfg.time_budget_s)

@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 from analytics.collect.stats import undelivered
+from analytics.redis_client import pool_for
 
 # Fields as redis-py gives them (a dict), or as the reply holds them: [b"id", id, b"r", line(, b"k", b"1")].
 Entry = tuple[bytes, dict[bytes, bytes] | list[bytes]]
@@ -90,7 +91,7 @@ class _RawReader:
     the loader only needs the line from each entry's field list."""
 
     def __init__(self, client: redis.Redis, head: tuple, stream: str):
-        self.pool = client.connection_pool
+        self.pool = pool_for(client, stream)  # on a cluster: the node holding the stream
         self.head, self.stream = head, stream
         self.conn = None
 

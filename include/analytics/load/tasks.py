@@ -5,23 +5,33 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import redis
-
 from analytics.collect.keys import Keys
 from analytics.config import Settings, get_settings
 from analytics.connections import postgres_dsn, redis_url
 from analytics.db import connect
 from analytics.load.job import LoaderConfig, run_load
 from analytics.load.partitions import drop_expired_partitions, ensure_partitions, expire_derived
+from analytics.redis_client import open_redis
 
 LOADER_CONSUMER = "events_load"
 
 
-def loader_config(s: Settings, **overrides: Any) -> LoaderConfig:
-    """The loader's knobs from the settings; `overrides` (DAG params) win unless None."""
+def load_streams(s: Settings | None = None) -> list[str]:
+    """The streams events_load drains, one mapped task each: the shards, and the legacy stream when sharded."""
+    return [k.stream for k in Keys.from_settings(s or get_settings()).loaded_keys]
+
+
+def loader_config(s: Settings, stream: str | None = None, **overrides: Any) -> LoaderConfig:
+    """The loader's knobs from the settings for `stream` (one of load_streams; None = the unsharded stream);
+    `overrides` (DAG params) win unless None."""
+    keys = Keys(s.key_prefix, s.stream_key)
+    if stream is not None:
+        keys = next((k for k in Keys.from_settings(s).loaded_keys if k.stream == stream), None)
+        if keys is None:
+            raise ValueError(f"{stream!r} is none of the streams to load: {load_streams(s)}")
     cfg: dict[str, Any] = {
-        "stream": s.stream_key,
-        "rejected_stream": Keys(s.key_prefix, s.stream_key).rejected_stream,
+        "stream": keys.stream,
+        "rejected_stream": keys.rejected_stream,
         "group": s.consumer_group,
         # One run at a time (max_active_runs=1): a stable name lets a retry pick up its own pending entries.
         "consumer": LOADER_CONSUMER,
@@ -38,17 +48,20 @@ def loader_config(s: Settings, **overrides: Any) -> LoaderConfig:
 
 def load_events(
     run_id: str | None = None,
+    stream: str | None = None,
     batch_size: int | None = None,
     time_budget_seconds: int | None = None,
     follow_seconds: int | None = None,
 ) -> dict[str, Any]:
+    s = get_settings()
     cfg = loader_config(
-        get_settings(),
+        s,
+        stream,
         batch_size=batch_size,
         time_budget_s=None if time_budget_seconds is None else float(time_budget_seconds),
         follow_s=None if follow_seconds is None else float(follow_seconds),
     )
-    client = redis.Redis.from_url(redis_url())
+    client = open_redis(redis_url(), s)
     try:
         return run_load(postgres_dsn(), client, cfg, run_id=run_id).as_dict()
     finally:

@@ -12,6 +12,8 @@ from typing import Any
 
 import psycopg
 
+from analytics.collect.keys import Keys
+from analytics.config import Settings, get_settings
 from analytics.connections import postgres_dsn
 from analytics.db import connect
 from analytics.sql import load_sql
@@ -19,8 +21,11 @@ from analytics.sql import load_sql
 log = logging.getLogger(__name__)
 
 
-def loader_watermark(conn: psycopg.Connection) -> datetime | None:
-    return conn.execute(load_sql("load/select_watermark")).fetchone()[0]
+def loader_watermark(conn: psycopg.Connection, settings: Settings | None = None) -> datetime | None:
+    """The lowest of the loaded streams' watermarks (None until each stream was loaded once)."""
+    keys = Keys.from_settings(settings or get_settings())
+    params = {"streams": [k.stream for k in keys.loaded_keys], "unsharded": keys.stream}
+    return conn.execute(load_sql("load/select_watermark"), params).fetchone()[0]
 
 
 def loader_caught_up(interval_end: datetime) -> bool:

@@ -55,7 +55,7 @@ def _rate(part: int, whole: int) -> float:
 
 def check_collector(report: Report, client: redis.Redis, s: Settings, now: datetime) -> None:
     window = s.monitor_window_minutes * 60
-    keys = Keys(s.key_prefix, s.stream_key)
+    keys = Keys.from_settings(s)
     summary = collector_summary(client, keys, window, now.timestamp())
     report.figures["collector"] = summary
     by_source: dict[str, dict[str, Any]] = defaultdict(
@@ -134,15 +134,32 @@ def check_collector(report: Report, client: redis.Redis, s: Settings, now: datet
 
 
 def check_stream(report: Report, client: redis.Redis, s: Settings, now: datetime) -> None:
-    h = stream_health(
-        client, s.stream_key, s.consumer_group, now.timestamp(), stuck_idle_ms=s.monitor_pending_age_max_seconds * 1000
-    )
-    report.figures["stream"] = h
+    """Lag and stuck entries of each stream the loader drains (one per shard; alerts keyed by the stream then)."""
+    streams = [k.stream for k in Keys.from_settings(s).loaded_keys]
+    idle_ms = s.monitor_pending_age_max_seconds * 1000
+    healths = [stream_health(client, st, s.consumer_group, now.timestamp(), stuck_idle_ms=idle_ms) for st in streams]
+    report.figures["stream"] = healths[0] if len(healths) == 1 else _all_streams(healths)
+    if len(healths) > 1:
+        report.figures["streams"] = healths
+    for h in healths:
+        _check_stream(report, h, s, "" if len(healths) == 1 else h["stream"])
+    report.checked |= {"monitor.stream_lag", "monitor.stuck_pending"}
+
+
+def _all_streams(healths: list[dict[str, Any]]) -> dict[str, Any]:
+    """Shards summed (length, lag, pending, stuck), the other figures the most lagging shard's."""
+    out = dict(max(healths, key=lambda h: (h["lag"], h["pending"])))
+    for name in ("length", "lag", "pending", "stuckPending"):
+        out[name] = sum(h[name] for h in healths)
+    return out
+
+
+def _check_stream(report: Report, h: dict[str, Any], s: Settings, key_suffix: str) -> None:
     if h["lag"] > s.monitor_lag_max:
         report.findings.append(
             alert(
                 "monitor.stream_lag",
-                "",
+                key_suffix,
                 f"Stream lag {h['lag']:,} entries (threshold {s.monitor_lag_max:,})",
                 [f"{h['lag']:,} entries of {h['stream']} not yet delivered to group {h['group']}."],
                 "Is events_load running and finishing? Check its recent runs, then `redis-cli XINFO GROUPS "
@@ -158,7 +175,7 @@ def check_stream(report: Report, client: redis.Redis, s: Settings, now: datetime
         report.findings.append(
             alert(
                 "monitor.stuck_pending",
-                "",
+                key_suffix,
                 f"Stuck batch: a stream entry pending unacknowledged for {idle / 60:.0f} min",
                 [
                     f"{h['stuckPending']}{more} of {h['pending']:,} pending entries of group {h['group']} have gone "
@@ -177,7 +194,6 @@ def check_stream(report: Report, client: redis.Redis, s: Settings, now: datetime
                 oldestPendingId=h["oldestPendingId"],
             )
         )
-    report.checked |= {"monitor.stream_lag", "monitor.stuck_pending"}
 
 
 def check_load(report: Report, conn, s: Settings, now: datetime) -> None:
@@ -241,7 +257,7 @@ def check_nightly(report: Report, conn, s: Settings, now: datetime) -> None:
 
 
 def check_enrich(report: Report, conn, s: Settings, now: datetime) -> None:
-    watermark = loader_watermark(conn)
+    watermark = loader_watermark(conn, s)
     if watermark is None:
         report.figures["enrich"] = None
         report.checked.add("monitor.enrich_backlog")

@@ -21,6 +21,7 @@ from analytics.collect.keys import Keys
 from analytics.config import Settings
 from analytics.db import connect
 from analytics.monitor import checks
+from analytics.redis_client import open_redis
 from analytics.sql import load_sql
 
 NIGHTLY_DEDUP_JOB = "dedup"  # analytics.dedup.job records its runs under this job name
@@ -36,8 +37,9 @@ def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None)
     hours = max(1, min(MAX_HOURS, hours))
     out: dict[str, Any] = {"generatedAt": _iso(now), "hours": hours}
 
-    client = redis.Redis.from_url(
+    client = open_redis(
         settings.redis_url,
+        settings,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
@@ -67,7 +69,7 @@ def overview(settings: Settings, *, hours: int = 3, now: datetime | None = None)
 
 
 def collector_section(client: redis.Redis, settings: Settings, hours: int, now: datetime) -> dict[str, Any]:
-    keys = Keys(settings.key_prefix, settings.stream_key)
+    keys = Keys.from_settings(settings)
     at = now.timestamp()
     figures, breaches = _check(checks.check_collector, client, settings, now)
     last_hour = stats.collector_summary(client, keys, 3600, at)
@@ -91,6 +93,7 @@ def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> di
     figures, breaches = _check(checks.check_stream, client, settings, now)
     kinds = {b["kind"] for b in breaches}
     return figures["stream"] | {
+        "shards": figures.get("streams"),  # per stream when sharded (None: one stream)
         "lagMax": settings.monitor_lag_max,
         "pendingAgeMaxSeconds": settings.monitor_pending_age_max_seconds,
         "lagAboveThreshold": "monitor.stream_lag" in kinds,

@@ -23,6 +23,7 @@ from analytics.monitor.checks import (
     check_nightly,
     check_stream,
 )
+from analytics.redis_client import open_redis
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def run_monitor(run_id: str | None = None, log_url: str | None = None) -> dict[s
     from analytics.connections import postgres_dsn, redis_url
 
     s = get_settings()
-    client = redis.Redis.from_url(redis_url(), socket_timeout=s.redis_timeout_seconds * 5)
+    client = open_redis(redis_url(), s, socket_timeout=s.redis_timeout_seconds * 5)
     try:
         result = monitor(postgres_dsn(), client, s, datetime.now(UTC), run_id=run_id, log_url=log_url)
     finally:

@@ -1,0 +1,124 @@
+"""A real Redis Cluster (3 masters on free ports, removed after): the collector, events_load and the stats on it."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from analytics.collect.keys import Keys
+from analytics.config import Settings
+from analytics.load.tasks import load_streams
+from analytics.monitor.dashboard import overview
+from tests.helpers.redis_cluster import RedisClusterServers
+from tests.helpers.redis_server import RedisServer, wait_until
+from tests.load.test_shards import ev, send_actors, stored_once
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    servers = RedisClusterServers().start()
+    yield servers
+    servers.cleanup()
+
+
+def on_cluster(cluster, monkeypatch, shards: int) -> Settings:
+    for name, value in {
+        "REDIS_URL": cluster.url,
+        "ANALYTICS_REDIS_CLUSTER": "1",
+        "ANALYTICS_STREAM_SHARDS": str(shards),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env()
+
+
+def collector(s: Settings):
+    from ingest_api import create_app
+
+    app = create_app(s)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def test_collector_and_events_load_on_a_cluster(settings, cluster, monkeypatch, dagbag, db):
+    s = on_cluster(cluster, monkeypatch, 4)
+    client = collector(s)
+    ids = send_actors(client, actors=30, per_actor=3)
+    again = client.post("/v1/track", json=ev("usr_001", 0)).get_json()
+    assert (again["status"], again["reason"]) == ("duplicate", "fingerprint")
+    keyed = ev(None, 7, idempotencyKey="cluster-retry")
+    first, retry = (client.post("/v1/track", json=keyed).get_json() for _ in range(2))
+    assert (retry["status"], retry["id"]) == ("duplicate", first["id"])
+    ids.append(first["id"])
+
+    rc = RedisCluster.from_url(cluster.url)
+    try:
+        shards = Keys.from_settings(s).shard_keys
+        assert sum(rc.xlen(k.stream) for k in shards) == len(ids)
+        assert len({rc.get_node_from_key(k.stream).name for k in shards}) >= 2  # the shards span nodes
+        stats = client.get("/v1/admin/stats", headers=ADMIN).get_json()
+        assert stats["windows"]["1h"]["accepted"] == len(ids) and stats["windows"]["1h"]["duplicatesFound"] == 2
+
+        assert client.get("/readyz").status_code == 200
+        page = overview(s)  # the dashboard opens its own client: a cluster one
+        assert page["collector"]["ok"] and page["collector"]["lastHour"]["accepted"] == len(ids)
+        assert page["stream"]["ok"] and sum(h["length"] for h in page["stream"]["shards"]) == len(ids)
+
+        run = dagbag.get_dag("events_load").test()
+        assert run.state == "success"
+        assert stored_once(db, ids) == dict.fromkeys(ids, 1)
+        assert all(rc.xlen(st) == 0 for st in load_streams(s))
+    finally:
+        rc.flushall(target_nodes=RedisCluster.ALL_NODES)  # the next test on this cluster starts empty
+        rc.close()
+
+
+def test_one_shard_on_a_cluster_keeps_every_key_of_a_call_in_one_slot(settings, cluster, monkeypatch, dagbag, db):
+    s = on_cluster(cluster, monkeypatch, 1)
+    (shard,) = Keys.from_settings(s).shard_keys
+    assert shard.stream.endswith(":{0}")  # tagged even alone: unsharded keys would span slots (CROSSSLOT)
+    client = collector(s)
+    ids = send_actors(client, actors=5, per_actor=2)
+    run = dagbag.get_dag("events_load").test()
+    assert run.state == "success"
+    assert stored_once(db, ids) == dict.fromkeys(ids, 1)
+    rc = RedisCluster.from_url(cluster.url)
+    rc.flushall(target_nodes=RedisCluster.ALL_NODES)
+    rc.close()
+
+
+def test_with_wait_for_a_missing_replica_no_event_is_answered_202(settings, monkeypatch, redis_client):
+    """The shared Redis has no replica: WAIT 1 times out, so the collector answers 503; the retry, once a replica
+    would have it, is the same event (duplicate, same id) — here simply the write already made."""
+    monkeypatch.setenv("ANALYTICS_REDIS_WAIT_REPLICAS", "1")
+    s = Settings.from_env().with_overrides(redis_timeout_seconds=0.4)
+    client = collector(s)
+    resp = client.post("/v1/track", json=ev("usr_001", 1, idempotencyKey="wait-1"))
+    assert resp.status_code == 503
+    assert redis_client.xlen(s.stream_key) == 1  # written on the primary, only not confirmed by a replica
+
+
+def test_with_wait_an_accepted_event_is_already_on_the_replica(settings, monkeypatch):
+    """A primary with one replica: each 202 comes after WAIT 1, so the replica holds every accepted event then."""
+    # No AOF: the replica's rewrite after its first sync could outlast a stop on a busy machine, and WAIT is about
+    # replication, not the disk.
+    primary = RedisServer(aof=False).start()
+    replica = RedisServer(aof=False, extra=("--replicaof", "127.0.0.1", str(primary.port)))
+    try:
+        replica.start()
+        follower = redis.Redis(port=replica.port)
+        wait_until(lambda: follower.info("replication")["master_link_status"] == "up", "the replica to sync")
+        monkeypatch.setenv("REDIS_URL", primary.url)
+        monkeypatch.setenv("ANALYTICS_REDIS_WAIT_REPLICAS", "1")
+        client = collector(Settings.from_env())
+        s = Settings.from_env()
+        for n in range(5):
+            resp = client.post("/v1/track", json=ev(f"usr_00{n + 1}", n))
+            assert resp.status_code == 202
+            assert follower.xlen(Keys.from_settings(s).stream) == n + 1  # on the replica before the answer
+        follower.close()
+    finally:
+        replica.cleanup()
+        primary.cleanup()
