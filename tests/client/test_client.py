@@ -26,6 +26,7 @@ from analytics_pipeline_client import (
     PaymentEventHelpers,
     ProjectEventHelpers,
     UserEventHelpers,
+    build_event,
 )
 from tests.helpers.live_collector import live_collector
 
@@ -98,6 +99,24 @@ def test_helpers_refuse_what_the_collector_would_refuse():
         EngagementEventHelpers().search("usr_001", "x", entity=("payout", "pay_001"))
     with pytest.raises(EventRejected, match="bogus"):
         Client("http://127.0.0.1:9", sync_mode=True).track({"eventType": "asset_viewed", "source": "api", "bogus": 1})
+
+
+def test_sources_the_collector_adds_are_sources_the_client_accepts(monkeypatch):
+    """ANALYTICS_EXTRA_SOURCES (the collector's setting, read from the client's environment too) or the client's
+    own extra_sources: an added source passes the client's check, an unknown one is still refused there."""
+    with pytest.raises(EventRejected, match="kiosk"):
+        UserEventHelpers(source="kiosk").login("usr_001", method="sso")
+    login = {"eventType": "user_login", "actorId": "usr_001", "props": {"method": "sso"}}
+    assert build_event(
+        "user_login", source="kiosk", actor_id="usr_001", props={"method": "sso"}, extra_sources=["kiosk"]
+    )
+    sender = Client("http://127.0.0.1:9", sync_mode=True, extra_sources=["kiosk"], max_retries=0, handle_sigterm=False)
+    with pytest.raises(EventRejected, match="carrier_pigeon"):  # refused before anything is sent
+        sender.track({**login, "source": "carrier_pigeon"})
+    with pytest.raises(DeliveryError):  # accepted by the check, so it is sent (and port 9 refuses it)
+        sender.track({**login, "source": "kiosk"})
+    monkeypatch.setenv("ANALYTICS_EXTRA_SOURCES", "tv, kiosk2")
+    assert UserEventHelpers(source="kiosk2").login("usr_001", method="sso")["source"] == "kiosk2"
 
 
 def test_flushes_at_n_events_and_after_t_seconds(settings):

@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -97,6 +97,7 @@ class Client:
         sync_mode: bool = False,
         handle_sigterm: bool = True,
         on_error: ErrorCallback | None = None,
+        extra_sources: Iterable[str] = (),
     ):
         self.url = host.rstrip("/") + "/v1/track/batch"
         self.write_key = write_key
@@ -111,6 +112,7 @@ class Client:
         self.shutdown_timeout = shutdown_timeout
         self.sync_mode = sync_mode
         self.on_error = on_error
+        self.extra_sources = tuple(extra_sources)  # the collector's ANALYTICS_EXTRA_SOURCES, if it has some
         self.stats = ClientStats()
 
         self.assets = AssetEventHelpers(self, source=source)
@@ -146,7 +148,7 @@ class Client:
         event.setdefault("idempotencyKey", uuid.uuid4().hex)
         occurred = event.get("occurredAt") or _now()
         event["occurredAt"] = occurred.isoformat() if isinstance(occurred, datetime) else occurred
-        validate_event(event)
+        validate_event(event, extra_sources=self.extra_sources)
         if self.sync_mode:
             self._deliver([event], raise_errors=True)
             return event["idempotencyKey"]

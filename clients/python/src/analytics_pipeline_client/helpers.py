@@ -7,9 +7,13 @@ A shape the collector would reject (unknown field, wrong props, entity of the wr
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from analytics_pipeline_client.registry import SOURCES
 from analytics_pipeline_client.schema import EventRejected, Rules, normalise, now_utc, parse_event
 
 if TYPE_CHECKING:
@@ -28,13 +32,25 @@ __all__ = [
 ]
 
 
-# Shape only: how old or early an event may be is the collector's configuration, judged when it arrives.
-_SHAPE_ONLY = Rules(max_age=timedelta(days=36_500), max_future=timedelta(days=36_500))
+@lru_cache(maxsize=16)
+def _shape_rules(extra_sources: tuple[str, ...], env_sources: str) -> Rules:
+    """Shape only: how old or early an event may be is the collector's configuration, judged when it arrives.
+    Sources: the registered ones, those this process's ANALYTICS_EXTRA_SOURCES adds (the collector's setting of
+    the same name), and the caller's own."""
+    env = (s.strip() for s in env_sources.split(","))
+    return Rules(
+        max_age=timedelta(days=36_500),
+        max_future=timedelta(days=36_500),
+        sources=frozenset((*SOURCES, *(s for s in env if s), *extra_sources)),
+    )
 
 
-def validate_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Run the collector's schema, entity and props checks on `event`; return it unchanged."""
-    normalise(parse_event(event), received_at=now_utc(), rules=_SHAPE_ONLY)
+def validate_event(event: dict[str, Any], *, extra_sources: Iterable[str] = ()) -> dict[str, Any]:
+    """Run the collector's schema, entity and props checks on `event`; return it unchanged.
+
+    `extra_sources`: sources the collector accepts besides the registered ones (its ANALYTICS_EXTRA_SOURCES)."""
+    rules = _shape_rules(tuple(extra_sources), os.environ.get("ANALYTICS_EXTRA_SOURCES", ""))
+    normalise(parse_event(event), received_at=now_utc(), rules=rules)
     return event
 
 
@@ -52,6 +68,7 @@ def build_event(
     attribution: dict[str, str] | None = None,
     idempotency_key: str | None = None,
     user_agent: str | None = None,
+    extra_sources: Iterable[str] = (),
 ) -> dict[str, Any]:
     """One validated event input; None-valued props and fields are left out."""
     event: dict[str, Any] = {"eventType": event_type, "source": source}
@@ -70,7 +87,7 @@ def build_event(
         if value is not None:
             event[name] = value
     event["props"] = {k: v for k, v in (props or {}).items() if v is not None}
-    return validate_event(event)
+    return validate_event(event, extra_sources=extra_sources)
 
 
 class _Helpers:
@@ -96,6 +113,7 @@ class _Helpers:
             entity_id=entity[1] if entity else None,
             entity_type=entity[0] if entity else None,
             props={**extra, **props},
+            extra_sources=self.client.extra_sources if self.client is not None else (),
             **common,
         )
         if self.client is not None:
