@@ -77,6 +77,9 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
+_SEEN_MAX = 1024
+
+
 @dataclass
 class SegmentMapper:
     """Maps one Segment message to one event input; `extra` names override the built-in ones."""
@@ -86,13 +89,22 @@ class SegmentMapper:
 
     def __post_init__(self) -> None:
         self._names = {**ALIASES, **{key_of(k): v for k, v in self.extra.items()}}
+        self._seen: dict[str, str | None] = {}
         unknown = sorted({v for v in self._names.values() if v not in EVENT_TYPES})
         if unknown:
             raise ValueError(f"segment event map targets unknown event types: {', '.join(unknown)}")
 
     def event_type_for(self, name: str) -> str | None:
+        try:
+            return self._seen[name]  # a site sends a handful of names: skip key_of's two regex passes
+        except KeyError:
+            pass
         key = key_of(name)
-        return self._names.get(key) or (key if key in EVENT_TYPES else None)
+        found = self._names.get(key) or (key if key in EVENT_TYPES else None)
+        if len(self._seen) >= _SEEN_MAX:
+            self._seen.clear()  # bounded: arbitrary names from the internet cannot grow it
+        self._seen[name] = found
+        return found
 
     def map(self, msg: Any, sent_at: Any = None) -> dict[str, Any]:
         """One Segment message → an event input for `Ingestor.ingest`; raises `Unmapped`."""
