@@ -1,6 +1,7 @@
 """Collector throughput and latency over loopback, against a bare Flask 204 endpoint under the same gunicorn.
 
-    .venv/bin/python bench/collector_bench.py [--seconds 10] [--connections 32] [--decompose] [--write BENCHMARKS.md]
+    .venv/bin/python bench/collector_bench.py [--seconds 10] [--connections 32] [--decompose] [--replica]
+        [--only NAME] [--write BENCHMARKS.md]
 
 Needs `wrk` (Debian: `apt-get install -y wrk`), the Postgres on DATABASE_URL's server (a scratch database
 is created, migrated, seeded and dropped) and the Redis on REDIS_URL (scratch keys, deleted after).
@@ -14,6 +15,8 @@ Measured side by side in one run:
      writeKey inside), paired with the same events as a server client sends them to `/v1/track/batch` (what the
      Segment ones map to: anonymous actor, idempotency key, user agent, referrer), and our tracker's cross-origin
      batch (Origin header, text/plain, ANALYTICS_CORS_ORIGINS set), paired with run 3.
+  5. with --replica: the private redis-server gets a replica, and runs 1-3 each run again right after themselves with
+     ANALYTICS_REDIS_WAIT_REPLICAS=1 (bench/wait_cost.py): requests/s, events/s, p99 and the ratio with ÷ without.
 Between runs the stream and the dedup keys are deleted and Redis' AOF rewritten, so no run pays for the ones before
 (a stream of a million entries, and its AOF rewrite forking a 1 GB Redis, landed on whichever run came late).
 Every request carries a distinct session id (Segment: anonymous id), so events are accepted, not deduplicated.
@@ -36,6 +39,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -44,6 +48,7 @@ from analytics.config import Settings
 from analytics.db import drop_database, ensure_database
 from analytics.migrate import migrate
 from analytics.seed import seed
+from bench import wait_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = Path(sys.executable)
@@ -172,12 +177,12 @@ def start_gunicorn(app: str, env: dict[str, str]) -> tuple[subprocess.Popen, str
     return proc, base
 
 
-def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
+def start_redis(workdir: str, *extra: str) -> tuple[subprocess.Popen, str]:
     """A private redis-server (AOF on, fsync every second, as DESIGN.md runs it) so other jobs' traffic stays out."""
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir]
-        + ["--appendonly", "yes", "--appendfsync", "everysec"],
+        + ["--appendonly", "yes", "--appendfsync", "everysec", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -344,6 +349,11 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help="run only the runs whose name contains this (exploration)")
     parser.add_argument(
+        "--replica",
+        action="store_true",
+        help="give the private redis-server a replica and pair the single, paced and batch runs with WAIT 1 runs",
+    )
+    parser.add_argument(
         "--decompose",
         action="store_true",
         help="also run single events against plain WSGI (no Flask) and the collector without Redis",
@@ -351,6 +361,8 @@ def main() -> None:
     opts = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install -y wrk")
+    if opts.replica and opts.shared_redis:
+        sys.exit("--replica replicates the bench's private redis-server: drop --shared-redis")
 
     base_settings = Settings.from_env()
     params = conninfo_to_dict(base_settings.database_url)
@@ -359,6 +371,21 @@ def main() -> None:
     prefix = f"bench:{uuid.uuid4().hex[:8]}"
     workdir = tempfile.mkdtemp(prefix="collector-bench-")
     redis_proc, redis_url = (None, base_settings.redis_url) if opts.shared_redis else start_redis(workdir)
+    replica_proc = None
+    if opts.replica:
+        replica_dir = Path(workdir) / "replica"
+        replica_dir.mkdir()
+        try:
+            replica_proc, replica_url = start_redis(
+                str(replica_dir), "--replicaof", "127.0.0.1", str(urlparse(redis_url).port)
+            )
+            wait_cost.wait_synced(replica_url)
+        except BaseException:
+            for server in (replica_proc, redis_proc):
+                if server is not None:
+                    stop(server)
+            raise
+    redis_pids = [p.pid for p in (redis_proc, replica_proc) if p is not None]
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -420,11 +447,15 @@ def main() -> None:
         ]
         # The CORS run's collector allows the origin its requests carry; the others run with CORS off.
         cors_env = {**env, "ANALYTICS_CORS_ORIGINS": "https://shop.example"}
+        wait_env = {**env, **wait_cost.ENV}
+        if opts.replica:
+            runs = wait_cost.with_wait_runs(runs)
         runs = [run for run in runs if opts.only in run[0]]
         for rnd in range(opts.rounds):
             rounds.append({})
             for name, app, conns, args in runs:
-                proc, base = start_gunicorn(app, cors_env if name.startswith("cors") else env)
+                run_env = wait_env if name.endswith(wait_cost.SUFFIX) else cors_env if name.startswith("cors") else env
+                proc, base = start_gunicorn(app, run_env)
                 try:
                     if not name.startswith(("baseline", "wsgi204")):
                         # Warm: the script cached in Redis, the known-id sets filled, each worker's imports done.
@@ -433,11 +464,11 @@ def main() -> None:
                     # CPU by process: on a shared machine µs per request is steadier than requests/s.
                     pids = workers_of(proc)
                     cpu0 = [cpu_seconds(p) for p in pids]
-                    redis_cpu0 = cpu_seconds(redis_proc.pid) if redis_proc else 0.0
+                    redis_cpu0 = sum(map(cpu_seconds, redis_pids))  # the replica's too, with --replica
                     r = wrk(base, str(script), opts.seconds, conns, 2, *args[:2], f"{rnd}{name}", *args[2:])
                     r["appended"] = client.xlen(f"{prefix}:events") - before
                     r["worker_cpu"] = [round(cpu_seconds(p) - c, 2) for p, c in zip(pids, cpu0, strict=True)]
-                    r["redis_cpu"] = (cpu_seconds(redis_proc.pid) - redis_cpu0) if redis_proc else 0.0
+                    r["redis_cpu"] = sum(map(cpu_seconds, redis_pids)) - redis_cpu0
                     r["cpu_us"] = (sum(r["worker_cpu"]) + r["redis_cpu"] + r["wrk_cpu"]) * 1e6 / max(1, r["requests"])
                 finally:
                     stop(proc)
@@ -445,17 +476,21 @@ def main() -> None:
                 print(rnd, name, r, flush=True)
                 rounds[-1][name] = r
                 # The machine is shared: keep each run's least disturbed round (best throughput, or best p99 when paced).
-                better = r["99"] < results[name]["99"] if name == "collector_paced" and name in results else None
+                paced = name.startswith("collector_paced")
+                better = r["99"] < results[name]["99"] if paced and name in results else None
                 if name not in results or better or (better is None and r["rps"] > results[name]["rps"]):
                     results[name] = r
     finally:
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)
         drop_database(dsn)
-        if redis_proc is not None:
-            stop(redis_proc)
+        for server in (replica_proc, redis_proc):
+            if server is not None:
+                stop(server)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    wait_report = wait_cost.summary(rounds, opts.seconds) if opts.replica else ""
+    print(wait_report, flush=True)
     if not {"baseline_single", "collector_single", "collector_paced", "collector_batch50"} <= results.keys():
         return
     load_after = os.getloadavg()[0]
@@ -478,10 +513,10 @@ def main() -> None:
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine ({os.cpu_count()} cores, shared with other
 jobs: best of {opts.rounds} interleaved rounds per run), loopback, wrk ({opts.seconds} s per run, 2 wrk threads), gunicorn.conf.py with {gunicorn_env};
-{"the shared Redis" if opts.shared_redis else "a private redis-server (AOF, fsync every second)"},
+{"the shared Redis" if opts.shared_redis else "a private redis-server (AOF, fsync every second)"}{" with one replica (AOF too)" if opts.replica else ""},
 Postgres local (shared with the other jobs); 1-minute load average
 {load_before:.1f} before, {load_after:.1f} after. Reproduce: `apt-get install -y wrk` then
-`{gunicorn_env} .venv/bin/python bench/collector_bench.py --rounds {opts.rounds}{" --decompose" if opts.decompose else ""} \\
+`{gunicorn_env} .venv/bin/python bench/collector_bench.py --rounds {opts.rounds}{" --decompose" if opts.decompose else ""}{" --replica" if opts.replica else ""} \\
 --section "{opts.section}" --write BENCHMARKS.md`.
 
 | run | requests/s | p50 ms | p99 ms | non-2xx | events appended | CPU µs/request | CPU s per worker |
@@ -515,7 +550,7 @@ Postgres local (shared with the other jobs); 1-minute load average
   call, answered by the fast path (ingest_api/fast.py: plain requests below Flask's request machinery, inside the
   metrics wrapper); the baseline reads the body and answers 204. "CPU s per worker" shows how gunicorn spread the
   connections (`reuse_port` in gunicorn.conf.py).
-"""
+{wait_report}"""
     )
     print(report)
     if opts.write:

@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from analytics.config import Settings, get_settings
 
@@ -25,13 +26,17 @@ def pool_for(client: Client, key: str) -> redis.ConnectionPool:
     if isinstance(client, RedisCluster):
         node = client.get_node_from_key(key)
         if node.redis_connection is None:
-            client.nodes_manager.initialize()
+            refresh(client)
             node = client.get_node_from_key(key)
         return node.redis_connection.connection_pool
     return client.connection_pool
 
 
 def refresh(client: Client) -> None:
-    """After a MOVED reply on a raw connection: learn the cluster's slots again."""
+    """Learn the cluster's slots again (after a MOVED reply or a lost node on a raw connection: slots resharded, or
+    a master gone and its replica maybe promoted). Raises redis.ConnectionError while no node answers."""
     if isinstance(client, RedisCluster):
-        client.nodes_manager.initialize()
+        try:
+            client.nodes_manager.initialize()
+        except RedisClusterException as exc:  # not a RedisError: the collector would answer 500, not 503
+            raise redis.ConnectionError(f"cluster slots unknown: {exc}") from exc

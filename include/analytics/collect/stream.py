@@ -195,8 +195,9 @@ class _Script:
     redis-py 8 spends ~100 µs of CPU per command on pool checkout and telemetry hooks, more than the
     script takes to run; the hot path skips that. Errors are the same redis exceptions as usual. On a cluster the
     connection is to the node owning `slot_key`'s slot (every key of a call shares it); a MOVED reply (slots
-    resharded) makes it learn the slots again and retry once. With `wait_replicas`, each call is followed by WAIT
-    on the same connection: the caller is answered only once that many replicas have the writes.
+    resharded) or a lost connection (a failover) makes it learn the slots again and retry once. With
+    `wait_replicas`, each call is followed by WAIT on the same connection: the caller is answered only once that
+    many replicas have the writes.
     """
 
     def __init__(
@@ -228,11 +229,11 @@ class _Script:
             return conn.read_response()
 
     def confirm(self) -> None:
-        """WAIT until `wait_replicas` replicas have this connection's writes (a no-op without the setting)."""
+        """WAIT until `wait_replicas` replicas have the last call's writes (a no-op without the setting)."""
         if self.wait is None:
             return
-        conn = self._connection()
-        acked = self._in_step(conn, None, None, self.wait)
+        # The connection the call ran on, even if the slots moved since: WAIT counts that connection's writes.
+        acked = self._in_step(self._conn, None, None, self.wait)
         if acked < self.wait[1]:
             # Written on the primary, not yet on a replica: a failover now could lose it, so no 202. The client's
             # retry is answered "duplicate" with the same id once the write is there.
@@ -246,9 +247,14 @@ class _Script:
             refresh(self.client)  # the cluster's slots moved: nothing ran; ask the node that owns the slot now
             return self._in_step(self._connection(), keys, args)
         except redis.ConnectionError:
-            # A socket left dead by a Redis restart: reconnect once. Should the lost reply hide a script that
+            # A socket left dead by a Redis restart, or on a cluster a master gone (its replica may hold its slots
+            # now): learn the slots again and retry once, reconnecting. Should the lost reply hide a script that
             # did run, the retry answers "duplicate" with the same event id — the dedupe makes it safe.
-            return self._in_step(conn, keys, args)
+            refresh(self.client)
+            return self._in_step(self._connection(), keys, args)
+        except redis.TimeoutError:
+            refresh(self.client)  # not retried (the script may still be running), but the next call asks anew
+            raise
 
     def _in_step(self, conn, keys: list[str] | None, args: list[Any] | None, command: tuple = ()) -> Any:
         try:
