@@ -6,7 +6,8 @@ installed by the app factory around Flask's own `wsgi_app`, serves the plain cas
 (`Ingestor.ingest`) and gives the answers the Flask views give: same statuses, bodies and headers
 (tests/collect/test_collector_fast_path.py sends the same requests both ways and compares).
 
-Only the plain case: POST on the two paths, a JSON content type (`application/json` or a beacon's `text/plain`,
+Only the plain case: POST on the two paths (and on the Segment batch paths `/segment/v1/b` and `/segment/v1/batch`,
+without Content-Encoding: `{"batch": [...]}` answered by ingest_api.segment's own `process`), a JSON content type (`application/json` or a beacon's `text/plain`,
 parameters aside), a Content-Length within MAX_CONTENT_LENGTH, a body that parses as JSON (for a batch:
 {"events": [...]} with 1..max items), a valid write key (a header, or a batch's `writeKey`) when keys are
 configured. Anything else goes to Flask untouched, before anything was written or counted, so Flask answers it
@@ -27,12 +28,15 @@ from werkzeug.http import HTTP_STATUS_CODES
 from analytics.collect.events import now_utc
 from analytics.collect.ingest import Ingestor
 from analytics.collect.refs import RefsUnavailable
+from ingest_api import segment
 from ingest_api.answers import JSON_HEADER, encode
 from ingest_api.auth import given_write_key, matches
 from ingest_api.errors import ApiError, envelope_body, unavailable, unexpected
 from ingest_api.track import BODY_TYPES, parse_json, peer_address, rejected
 
 _TRACK, _BATCH = "/v1/track", "/v1/track/batch"
+# Segment batches (analytics.js posts to /b, the server SDKs to /batch), plain ones: no Content-Encoding.
+_SEGMENT_BATCHES = frozenset((f"{segment.bp.url_prefix}/b", f"{segment.bp.url_prefix}/batch"))
 _STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 202, 400, 422, 500, 503)}  # as werkzeug
 
 
@@ -57,8 +61,9 @@ class FastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
+        is_segment = path in _SEGMENT_BATCHES and environ.get("HTTP_CONTENT_ENCODING", "identity") == "identity"
         if (
-            (path != _TRACK and path != _BATCH)
+            (path != _TRACK and path != _BATCH and not is_segment)
             or environ.get("REQUEST_METHOD") != "POST"
             or not _is_json(environ.get("CONTENT_TYPE"))
         ):
@@ -75,7 +80,11 @@ class FastPath:
         except ApiError:
             raw = None
         body_key = None
-        if path == _TRACK:
+        if is_segment:
+            messages = raw.get("batch") if isinstance(raw, dict) else None
+            items = messages if isinstance(messages, list) else None
+            body_key = raw.get("writeKey") if isinstance(raw, dict) else None
+        elif path == _TRACK:
             items = [raw] if raw is not None else None
         else:
             events = raw.get("events") if isinstance(raw, dict) else None
@@ -85,7 +94,22 @@ class FastPath:
             # Flask reads the same bytes and answers (400, 401, 413, ...) as it always did
             environ["wsgi.input"] = io.BytesIO(body)
             return self.flask_wsgi(environ, start_response)
+        if is_segment:
+            return self._segment(environ, start_response, items, raw.get("sentAt"))
         return self._ingest(environ, start_response, path, items)
+
+    def _segment(self, environ, start_response, messages: list[Any], sent_at: Any) -> Iterable[bytes]:
+        """ingest_api.segment's batch view without Flask's request machinery: the same `process`, the same bytes."""
+        ip = peer_address(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self.trusted_proxies)
+        try:
+            counts = segment.process(self.app, messages, sent_at, environ.get("HTTP_USER_AGENT"), ip)
+        except (redis.RedisError, RefsUnavailable) as exc:
+            return self._error(start_response, unavailable(exc))
+        except Exception:
+            return self._error(start_response, unexpected())
+        data = encode(self.app, counts)  # Flask's provider, as the view's `answer` (ASCII, newline-terminated)
+        start_response(_STATUS[200], [JSON_HEADER, ("Content-Length", str(len(data)))])
+        return [data]
 
     def _ingest(self, environ, start_response, path: str, items: list[Any]) -> Iterable[bytes]:
         ip = peer_address(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self.trusted_proxies)

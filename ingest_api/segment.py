@@ -11,7 +11,7 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Flask, current_app, request
 
 from analytics.collect.events import now_utc
 from analytics.collect.ingest import Ingestor, Result
@@ -27,12 +27,12 @@ STAGE = "segment"
 CHUNK = 500  # messages per atomic Redis call, so one script never carries a whole 1 MB body
 
 
-def _mapper() -> SegmentMapper:
-    mapper = current_app.extensions.get("analytics.segment_mapper")
+def mapper_for(app: Flask) -> SegmentMapper:
+    mapper = app.extensions.get("analytics.segment_mapper")
     if mapper is None:
-        settings = current_app.extensions["analytics.settings"]
+        settings = app.extensions["analytics.settings"]
         mapper = SegmentMapper(extra=parse_pairs(settings.segment_event_map))
-        current_app.extensions["analytics.segment_mapper"] = mapper
+        app.extensions["analytics.segment_mapper"] = mapper
     return mapper
 
 
@@ -74,9 +74,11 @@ def _quarantine(ingestor: Ingestor, items: list[tuple[Any, str, str]], received_
         )
 
 
-def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
-    ingestor: Ingestor = current_app.extensions["analytics.ingestor"]
-    mapper = _mapper()
+def process(app: Flask, messages: list[Any], sent_at: Any, user_agent: str | None, ip: str | None) -> dict[str, Any]:
+    """Map, validate and append a batch of Segment messages; the answer's body. Used by the views below and, for a
+    plain `/b` or `/batch` request, by the fast path (ingest_api/fast.py). Raises what `Ingestor.ingest` raises."""
+    ingestor: Ingestor = app.extensions["analytics.ingestor"]
+    mapper = mapper_for(app)
     received_at = now_utc()
     mapped: list[dict[str, Any]] = []
     unmapped: list[tuple[Any, str, str]] = []
@@ -87,16 +89,19 @@ def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
             unmapped.append((msg, exc.reason, exc.message))
     _quarantine(ingestor, unmapped, received_at)
     results: list[Result] = []
-    user_agent, ip = request.headers.get("User-Agent"), client_ip()
     for start in range(0, len(mapped), CHUNK):
         # Events that do not validate are kept by the ingestor itself, under our stage.
         results += ingestor.ingest(mapped[start : start + CHUNK], received_at, user_agent, ip, stage=STAGE)
-    metrics = current_app.extensions["analytics.metrics"]
+    metrics = app.extensions["analytics.metrics"]
     metrics.count_results(results + [Result("rejected", reason=reason) for _, reason, _ in unmapped])
     counts = {"accepted": 0, "duplicate": 0, "quarantined": len(unmapped)}
     for r in results:
         counts["quarantined" if r.status == "rejected" else r.status] += 1
     return {"success": True, **counts}
+
+
+def _process(messages: list[Any], sent_at: Any) -> dict[str, Any]:
+    return process(current_app, messages, sent_at, request.headers.get("User-Agent"), client_ip())
 
 
 @bp.post("/batch")

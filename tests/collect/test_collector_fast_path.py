@@ -233,3 +233,71 @@ def test_same_client_ip_behind_trusted_proxies(settings, redis_client):
     assert fast_records == flask_records
     assert [r["ip_address"] for r in fast_records] == ["10.0.0.2", "127.0.0.1", "127.0.0.1"]
     assert {r["user_agent"] for r in fast_records} == {"UA/2"}
+
+
+def _seg(n: int, **over) -> dict:
+    return {
+        "type": "track",
+        "event": "Asset Viewed",
+        "anonymousId": f"anon-fast-{n}",
+        "messageId": f"msg-fast-{n}",
+        "timestamp": AT,
+        "properties": {"assetId": "ast_001", "viewDurationMs": n},
+        "context": {"page": {"url": "https://shop.test/a?utm_source=x", "referrer": "https://ref.test/"}},
+        **over,
+    }
+
+
+SEGMENT_REQUESTS = [
+    ("/segment/v1/b", "text/plain", json.dumps({"batch": [_seg(1), _seg(2)]}).encode(), "POST"),
+    ("/segment/v1/b", "text/plain", json.dumps({"batch": [_seg(1)]}).encode(), "POST"),  # a duplicate by messageId
+    (
+        "/segment/v1/batch",
+        "application/json",
+        json.dumps({"batch": [_seg(3), _seg(4, event="No Such")]}).encode(),
+        "POST",
+    ),
+    ("/segment/v1/batch", *_json({"batch": [_seg(5, properties={"viewDurationMs": -1}), {"type": "group"}, 7]})),
+    ("/segment/v1/b", "text/plain", json.dumps({"batch": []}).encode(), "POST"),
+    ("/segment/v1/b", "text/plain", json.dumps({"batch": "no"}).encode(), "POST"),
+    ("/segment/v1/b", "text/plain", json.dumps([_seg(6)]).encode(), "POST"),
+    ("/segment/v1/b", "text/plain", b"{not json", "POST"),
+    ("/segment/v1/b", "text/plain", b'{"batch": [{"type": "track", "event": "Asset Viewed", "x": NaN}]}', "POST"),
+    ("/segment/v1/b", "text/html", json.dumps({"batch": [_seg(8)]}).encode(), "POST"),
+    ("/segment/v1/t", "text/plain", json.dumps(_seg(9)).encode(), "POST"),  # single calls stay Flask's
+]
+
+
+def test_segment_batches_get_the_same_answers_and_writes_with_and_without_the_fast_path(both, redis_client):
+    (fast_app, fast_settings), (flask_app, flask_settings) = both
+    fast, flask = _answers(fast_app, SEGMENT_REQUESTS), _answers(flask_app, SEGMENT_REQUESTS)
+    for a, b in zip(fast, flask, strict=True):
+        assert a == b
+    assert [json.loads(text).get("accepted") for *_, text in fast][:4] == [2, 0, 1, 0]  # the corpus is live
+    records, rejected = _stored(redis_client, fast_settings)
+    assert (records, rejected) == _stored(redis_client, flask_settings)
+    assert len(records) == 5 and {r["source"] for r in records} == {"segment"}  # 2 + 1, text/html, /t
+    assert {r["reason"] for r in rejected} >= {"unmapped_event", "unsupported_call"}, rejected
+
+
+def test_segment_batches_with_write_keys_and_gzip_answer_the_same(settings):
+    import gzip
+
+    apps = [app for app, _ in _pair(settings.with_overrides(write_keys=("wk-1",)))]
+    body = {"batch": [_seg(20)]}
+    cases = [
+        ({**body, "writeKey": "wk-1"}, {}),
+        ({**body, "writeKey": "wrong"}, {}),
+        (body, {"Authorization": "Basic d2stMTo="}),  # wk-1 as the Basic user, as analytics-python sends it
+        (body, {}),
+    ]
+    for n, (payload, headers) in enumerate(cases):
+        payload = {**payload, "batch": [_seg(30 + n)]}
+        requests = [("/segment/v1/batch", "application/json", json.dumps(payload).encode(), "POST")]
+        fast, flask = (_answers(app, requests, headers)[0][1:] for app in apps)
+        assert fast == flask, (payload.get("writeKey"), headers)
+    zipped = [
+        ("/segment/v1/batch", "application/json", gzip.compress(json.dumps({**body, "writeKey": "wk-1"}).encode()))
+    ]
+    fast, flask = (_answers(app, [(*zipped[0], "POST")], {"Content-Encoding": "gzip"})[0][1:] for app in apps)
+    assert fast == flask and fast[0] == "200 OK"
