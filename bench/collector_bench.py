@@ -80,6 +80,7 @@ end
 local function segment_call(n)
   return string.format(
     '{"type":"track","event":"Asset Viewed","anonymousId":"anon-%s-%d-%d","messageId":"m-%s-%d-%d",' ..
+    '"timestamp":"' .. now_iso .. '",' ..
     '"properties":{"assetId":"ast_%03d","viewDurationMs":%d},"context":{"page":{"path":"/a","url":' ..
     '"https://example.com/a","referrer":"https://news.example/"},"campaign":{"source":"newsletter",' ..
     '"medium":"email"},"userAgent":"Mozilla/5.0 (X11; Linux x86_64) bench"},"integrations":{}}',
@@ -89,20 +90,24 @@ local function server_event(n)
   return string.format(
     '{"eventType":"asset_viewed","source":"server","actorId":"anon-%s-%d-%d","actorType":"anonymous",' ..
     '"entityId":"ast_%03d","entityType":"asset","props":{"assetId":"ast_%03d","viewDurationMs":%d},' ..
-    '"idempotencyKey":"m-%s-%d-%d","userAgent":"Mozilla/5.0 (X11; Linux x86_64) bench","attribution":' ..
+    '"idempotencyKey":"m-%s-%d-%d","occurredAt":"' .. now_iso .. '","sentAt":"' .. now_iso .. '",' ..
+    '"userAgent":"Mozilla/5.0 (X11; Linux x86_64) bench","attribution":' ..
     '{"utmSource":"newsletter","utmMedium":"email","referrer":"https://news.example/","landingPage":' ..
     '"https://example.com/a"}}',
     run, tid, n, n % 100 + 1, n % 100 + 1, n % 5000, run, tid, n)
 end
+now_iso = ""
 function request()
   counter = counter + 1
+  -- Browsers and the server clients stamp each event (analytics.js: timestamp and sentAt; ours: occurredAt, sentAt).
+  now_iso = os.date("!%Y-%m-%dT%H:%M:%SZ")
   local headers = {["Content-Type"] = "application/json", ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench"}
   if mode == "segment" then
     headers["Content-Type"] = "text/plain"
     local items = {}
     for i = 1, batch do items[i] = segment_call(counter * batch + i) end
     return wrk.format("POST", "/segment/v1/b", headers,
-      '{"writeKey":"wk_bench","batch":[' .. table.concat(items, ",") .. '],"sentAt":null}')
+      '{"writeKey":"wk_bench","batch":[' .. table.concat(items, ",") .. '],"sentAt":"' .. now_iso .. '"}')
   end
   if mode == "cors" then
     headers["Content-Type"] = "text/plain;charset=UTF-8"
@@ -347,7 +352,11 @@ def main() -> None:
     parser.add_argument(
         "--shared-redis", action="store_true", help="use REDIS_URL instead of a private redis-server (AOF everysec)"
     )
-    parser.add_argument("--only", default="", help="run only the runs whose name contains this (exploration)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the runs whose name contains this, or one of these comma-separated parts (exploration)",
+    )
     parser.add_argument(
         "--replica",
         action="store_true",
@@ -450,7 +459,7 @@ def main() -> None:
         wait_env = {**env, **wait_cost.ENV}
         if opts.replica:
             runs = wait_cost.with_wait_runs(runs)
-        runs = [run for run in runs if opts.only in run[0]]
+        runs = [run for run in runs if any(part in run[0] for part in opts.only.split(","))]
         for rnd in range(opts.rounds):
             rounds.append({})
             for name, app, conns, args in runs:

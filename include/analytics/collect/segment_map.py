@@ -173,10 +173,16 @@ def _digest(value: str) -> str:
     return hashlib.blake2b(value.encode(), digest_size=32).hexdigest()
 
 
+# A time that already says its offset ("…Z", "…+02:00", "…-0500"): the schema reads it as it is.
+_HAS_OFFSET = re.compile(r"(?:[Zz]|[+-]\d\d:?\d\d)$")
+
+
 def _timestamp(value: Any) -> Any:
     """ISO 8601 with an offset; a naive time is UTC, as Segment's API reads it. Unparseable passes through to fail."""
     if not isinstance(value, str) or not value:
         return value or None
+    if _HAS_OFFSET.search(value) and "T" in value:
+        return value  # analytics.js and the SDKs send "…Z": no need to parse it twice
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
