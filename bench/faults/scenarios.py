@@ -104,14 +104,20 @@ def redis_sigstop(stack: Stack, n: int) -> tuple[Tally, Checks]:
 
 
 def collector_sigterm(stack: Stack, n: int) -> tuple[Tally, Checks]:
+    """SIGTERM while clients send: gunicorn drains in-flight and keep-alive requests, so a graceful stop may fail no
+    request at all (then "retried" reads 0, which is the goal, not a miss); what must hold is that it came mid-send,
+    the collector exited 0, and the accounting (nothing lost, nothing doubled)."""
     checks: Checks = {}
 
     def fault(tally: Tally) -> None:
+        with tally.lock:
+            answered = len(tally.ids)
+        checks["fault hit mid-send"] = answered < n
         checks["collector exited 0"] = stack.stop_collector(signal.SIGTERM) == 0
         stack.start_collector()
 
     tally = _while_sending(stack, "collector-term", n, fault)
-    return tally, checks | _retried(tally)
+    return tally, checks
 
 
 def poison(stack: Stack, n: int) -> tuple[Tally, Checks]:
@@ -150,7 +156,7 @@ def _malformed_requests() -> list[tuple[str, bytes, dict[str, str]]]:
         ("/v1/track", good.replace(b'"viewDurationMs": 1', b'"viewDurationMs": NaN'), js),
         ("/v1/track", b'{"bad\\u0000key": 1}', js),
         ("/v1/track", b'{"a": "\\ud800"}', js),
-        ("/v1/track", good, {"Content-Type": "text/plain"}),
+        ("/v1/track", good, {"Content-Type": "application/xml"}),  # text/plain is a beacon's, so accepted
         ("/segment/v1/batch", b"\x1f\x8b\x08\x00not gzip at all", gz),
         ("/segment/v1/batch", gzip.compress(b'{"batch": [')[:-6], gz),  # truncated
     ]
