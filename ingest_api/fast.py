@@ -21,6 +21,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 import redis
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
@@ -107,7 +108,9 @@ class FastPath:
             return self._error(start_response, unavailable(exc))
         except Exception:
             return self._error(start_response, unexpected())
-        data = encode(self.app, counts)  # Flask's provider, as the view's `answer` (ASCII, newline-terminated)
+        # The bytes the view's `answer` sends (Flask's provider: compact, ASCII, a newline): for these ASCII keys and
+        # integers that is orjson's text and "\n", without building a Response to read them back (~7 µs a request).
+        data = orjson.dumps(counts) + b"\n"
         start_response(_STATUS[200], [JSON_HEADER, ("Content-Length", str(len(data)))])
         return [data]
 
