@@ -56,6 +56,7 @@ DATABASE_URL=$DATABASE_URL
 REDIS_URL=$REDIS_URL
 ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN
 ANALYTICS_WRITE_KEYS=${ANALYTICS_WRITE_KEYS:-}
+ANALYTICS_CORS_ORIGINS=${ANALYTICS_CORS_ORIGINS:-}
 ANALYTICS_COLLECTOR_PORT=$ANALYTICS_COLLECTOR_PORT
 GUNICORN_BIND=$GUNICORN_BIND
 ANALYTICS_COLLECTOR_URL=$COLLECTOR_URL
@@ -91,14 +92,18 @@ airflow db migrate >"$RUN_DIR/airflow-db-migrate.log" 2>&1 || { tail -20 "$RUN_D
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 if alive "$RUN_DIR/collector.pid"; then
-  say "collector already running (pid $(cat "$RUN_DIR/collector.pid")); reloading"
-  kill -HUP "$(cat "$RUN_DIR/collector.pid")"
-else
-  say "starting the collector on $GUNICORN_BIND"
-  # gunicorn.conf.py binds GUNICORN_BIND (analytics.config.Settings).
-  gunicorn -c "$ROOT/gunicorn.conf.py" --daemon --pid "$RUN_DIR/collector.pid" \
-    --access-logfile "$RUN_DIR/collector-access.log" --error-logfile "$RUN_DIR/collector.log" ingest_api.wsgi:app
+  # A reload (HUP) keeps the environment gunicorn started with: restart, so settings changed since (CORS origins,
+  # write keys, ...) apply. SIGTERM lets workers finish the requests they hold; clients retry the moment between.
+  pid="$(cat "$RUN_DIR/collector.pid")"
+  say "collector already running (pid $pid); restarting it with this environment"
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -0 "$pid" 2>/dev/null && die "the collector (pid $pid) did not stop within 30 s; see $RUN_DIR/collector.log"
 fi
+say "starting the collector on $GUNICORN_BIND"
+# gunicorn.conf.py binds GUNICORN_BIND (analytics.config.Settings).
+gunicorn -c "$ROOT/gunicorn.conf.py" --daemon --pid "$RUN_DIR/collector.pid" \
+  --access-logfile "$RUN_DIR/collector-access.log" --error-logfile "$RUN_DIR/collector.log" ingest_api.wsgi:app
 
 if alive "$RUN_DIR/airflow.pid"; then
   say "Airflow already running (pid $(cat "$RUN_DIR/airflow.pid"))"
@@ -167,4 +172,13 @@ Pipeline is up.
 Try it:
   curl -s -X POST $COLLECTOR_URL/v1/track -H 'Content-Type: application/json' \\
     -d '{"eventType":"page_viewed","source":"web","actorId":"usr_001","props":{"path":"/pricing"}}'
+
+Web pages (docs/CLIENT.md):
+  <script async src="$COLLECTOR_URL/v1/tracker.js" data-write-key="wk_web"></script>
 MSG
+if [ -n "${ANALYTICS_CORS_ORIGINS:-}" ]; then
+  echo "  Pages on these origins may post to the collector: $ANALYTICS_CORS_ORIGINS"
+else
+  echo "  No web origin may post yet: run again with the page's origin, e.g."
+  echo "  ANALYTICS_CORS_ORIGINS=http://localhost:3000 make up"
+fi
