@@ -10,8 +10,10 @@ in turn, so the machine's drift falls on all three alike:
            idempotency key, occurredAt/sentAt, user agent, UTM, referrer, landing page);
   segment  the same events as analytics.js sends them: `POST /segment/v1/b`, text/plain, writeKey inside, each a
            Segment track call (anonymousId, messageId, timestamp, context.page/campaign/userAgent);
-  cors     the same events as our tracker sends them from another origin: `/v1/track/batch`, text/plain, Origin.
-CPU time (time.process_time) per event of each, and the ratios segment ÷ server and cors ÷ server (#16: ≤ 1.0).
+  cors     the same events as our tracker sends them from another origin: `/v1/track/batch`, text/plain, Origin;
+  segsdk   the same Segment calls as Segment's server SDKs send them: `POST /segment/v1/batch`, application/json.
+CPU time (time.process_time) per event of each, and each one's ratio to server (#16: segment and cors ≤ 1.0);
+segsdk ÷ server is what the Segment translation costs any client, browser or not.
 The collector bench (bench/collector_bench.py --only server,segment,cors) measures the same pairs through gunicorn
 and wrk; there a round's ratio moves by ±10 % with the machine, here by ~±2 %.
 --code DIR imports the collector from another checkout (e.g. a `git worktree` of an older commit): an A/B.
@@ -63,9 +65,11 @@ def request(kind: str, run: str, k: int) -> tuple[bytes, dict[str, str]]:
     """One request's body and WSGI environ entries: 50 events numbered from k * 50, stamped now."""
     ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     numbers = range(k * N, (k + 1) * N)
-    if kind == "segment":
+    if kind in ("segment", "segsdk"):
         calls = ",".join(segment_call(run, n, ts) for n in numbers)
         body = f'{{"writeKey":"wk_bench","batch":[{calls}],"sentAt":"{ts}"}}'
+        if kind == "segsdk":
+            return body.encode(), {"PATH_INFO": "/segment/v1/batch", "CONTENT_TYPE": "application/json"}
         return body.encode(), {"PATH_INFO": "/segment/v1/b", "CONTENT_TYPE": "text/plain"}
     body = '{"events":[' + ",".join(server_event(run, n, ts) for n in numbers) + "]}"
     if kind == "cors":
@@ -132,9 +136,14 @@ def main() -> None:
             if not statuses[-1].startswith("200") or accepted != N:  # every event accepted, none deduplicated
                 raise SystemExit(f"unexpected answer {statuses[-1]}: {out[:300]!r}")
 
-        kinds = ("server", "segment", "cors")
+        kinds = ("server", "segment", "cors", "segsdk")
         per_event: dict[str, list[float]] = {k: [] for k in kinds}
-        print(f"{'round':>5} " + " ".join(f"{k + ' µs/ev':>16}" for k in kinds) + "   segment÷server  cors÷server")
+        others = kinds[1:]
+        print(
+            f"{'round':>5} "
+            + "".join(f"{k + ' µs/ev':>15}" for k in kinds)
+            + "".join(f"{k + '÷server':>16}" for k in others)
+        )
         for rnd in range(opts.rounds):
             run = uuid.uuid4().hex[:8]
             reqs = {k: [request(k, f"{k}{run}", i) for i in range(opts.requests + 1)] for k in kinds}
@@ -143,22 +152,25 @@ def main() -> None:
             gc.collect()
             spent = dict.fromkeys(kinds, 0.0)
             for i in range(1, opts.requests + 1):
-                order = kinds[i % 3 :] + kinds[: i % 3]  # each kind first, second and third in turn
-                for k in order:
+                turn = i % len(kinds)
+                for k in kinds[turn:] + kinds[:turn]:  # each kind first, second, ... in turn
                     start = time.process_time()
                     call(*reqs[k][i])
                     spent[k] += time.process_time() - start
             for k in kinds:
                 per_event[k].append(spent[k] / (opts.requests * N) * 1e6)
-            s, g, c = (per_event[k][-1] for k in kinds)
-            print(f"{rnd:>5} {s:>16.1f} {g:>16.1f} {c:>16.1f}   {g / s:>14.3f}  {c / s:>11.3f}", flush=True)
-        seg = [g / s for s, g in zip(per_event["server"], per_event["segment"], strict=True)]
-        cors = [c / s for s, c in zip(per_event["server"], per_event["cors"], strict=True)]
-        print(
-            f"median: server {statistics.median(per_event['server']):.1f} µs/event; segment ÷ server "
-            f"{statistics.median(seg):.3f} (rounds {min(seg):.3f}-{max(seg):.3f}); cors ÷ server "
-            f"{statistics.median(cors):.3f} (rounds {min(cors):.3f}-{max(cors):.3f}); code {opts.code}"
-        )
+            last = {k: per_event[k][-1] for k in kinds}
+            print(
+                f"{rnd:>5} "
+                + "".join(f"{last[k]:>15.1f}" for k in kinds)
+                + "".join(f"{last[k] / last['server']:>16.3f}" for k in others),
+                flush=True,
+            )
+        summary = [f"median: server {statistics.median(per_event['server']):.1f} µs/event"]
+        for k in others:
+            ratios = [x / s for s, x in zip(per_event["server"], per_event[k], strict=True)]
+            summary.append(f"{k} ÷ server {statistics.median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
+        print("; ".join(summary) + f"; code {opts.code}")
     finally:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=5000))
         for start in range(0, len(keys), 5000):
