@@ -229,6 +229,46 @@ def test_mapper_names_actor_and_config_errors():
         SegmentMapper(extra={"X": "nope"})
 
 
+def test_mapper_reads_each_field_the_way_it_is_sent():
+    """The mapper's quick reads (cached names, "...Z" kept as sent, entity keys per type) and its slower ones agree."""
+    from analytics.collect.segment_map import Unmapped
+
+    mapper = SegmentMapper()
+    base = {"type": "track", "event": "Asset Viewed", "anonymousId": "a-1"}
+    # An explicit entityId wins over assetId and leaves props; a lone entityType is dropped and assetId names it.
+    explicit = mapper.map({**base, "properties": {"entityId": 7, "assetId": "ast_001", "viewDurationMs": 5}})
+    assert (explicit["entityId"], explicit["entityType"]) == ("7", "asset")
+    assert explicit["props"] == {"assetId": "ast_001", "viewDurationMs": 5}
+    lone = mapper.map({**base, "properties": {"entityType": "asset", "asset_id": "ast_002"}})
+    assert (lone["entityId"], lone["entityType"], lone["props"]) == ("ast_002", "asset", {"asset_id": "ast_002"})
+    # Ids that are numbers become text; a userId wins over the anonymousId; a long messageId is digested.
+    ids = mapper.map({**base, "userId": 42, "messageId": "m" * 200, "properties": {"sessionId": 9}})
+    assert (ids["actorId"], ids["actorType"], ids["sessionId"]) == ("42", "user", "9")
+    assert len(ids["idempotencyKey"]) == 64 and "sessionId" not in ids["props"]
+    assert mapper.map({**base, "context": {"sessionId": "s-ctx"}})["sessionId"] == "s-ctx"
+    # Times: "...Z" and offsets as sent, a naive time read as UTC, anything else passed on for validation to refuse.
+    sent = "2026-01-01T12:00:05Z"
+    for given, expected in [
+        ("2026-01-01T12:00:00.250Z", "2026-01-01T12:00:00.250Z"),
+        ("2026-01-01T12:00:00+02:00", "2026-01-01T12:00:00+02:00"),
+        ("2026-01-01T12:00:00", "2026-01-01T12:00:00+00:00"),
+        ("yesterday", "yesterday"),
+    ]:
+        out = mapper.map({**base, "timestamp": given}, sent)
+        assert (out["occurredAt"], out["sentAt"]) == (expected, sent), given
+    assert "occurredAt" not in mapper.map({**base, "timestamp": ""}) and "sentAt" not in mapper.map(base, sent)
+    # No context: no user agent, no attribution; a blank name is refused before any lookup, even after a real one.
+    bare = mapper.map(base)
+    assert "userAgent" not in bare and "attribution" not in bare
+    for blank in ("   ", ""):
+        with pytest.raises(Unmapped) as refused:
+            mapper.map({**base, "event": blank})
+        assert refused.value.reason == "schema"
+    assert mapper.event_type_for("   ") is None and mapper.map(base)["eventType"] == "asset_viewed"
+    with pytest.raises(Unmapped, match="track call needs an event name"):
+        mapper.map({**base, "event": "   "})
+
+
 def test_a_large_batch_is_ingested_in_chunks(client, settings, redis_client):
     batch = [
         _track(message_id=f"big-{i}", properties={"assetId": f"ast_{i % 100 + 1:03d}", "sessionId": f"big-{i}"})
