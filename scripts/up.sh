@@ -106,7 +106,8 @@ gunicorn -c "$ROOT/gunicorn.conf.py" --daemon --pid "$RUN_DIR/collector.pid" \
   --access-logfile "$RUN_DIR/collector-access.log" --error-logfile "$RUN_DIR/collector.log" ingest_api.wsgi:app
 
 if alive "$RUN_DIR/airflow.pid"; then
-  say "Airflow already running (pid $(cat "$RUN_DIR/airflow.pid"))"
+  # Unlike the collector it is not restarted (that would cut running tasks): it keeps its first environment.
+  say "Airflow already running (pid $(cat "$RUN_DIR/airflow.pid")); to change its settings (alert webhooks, ...): make down && make up"
 else
   say "starting Airflow (standalone) on 127.0.0.1:$AIRFLOW_API_PORT"
   # setsid: its own process group, so `make down` stops every child it spawned.
