@@ -118,6 +118,9 @@ def test_duplicate_by_idempotency_key_is_scoped_per_source(client, settings, red
         (ev(props={"note": "x" * 16_374}), 400, "schema", "props", "value_error"),  # 16,385 bytes as JSON
         (ev(props={"note": "é" * 2_729}), 400, "schema", "props", "value_error"),  # \u00e9: 16,385 bytes
         (ev(occurredAt="2026-01-01T00:00:00"), 400, "schema", "occurredAt", "value_error"),
+        # .NET's DateTime.MinValue with a local offset: before year 1 in UTC (it was a 500, and a Segment batch's too)
+        (ev(occurredAt="0001-01-01T00:00:00+01:00", source="backfill"), 400, "schema", "occurredAt", "value_error"),
+        (ev(sentAt="9999-12-31T23:30:00-01:00"), 400, "schema", "sentAt", "value_error"),
         # 2. business rules
         (ev(eventType="asset_liked"), 422, "unknown_event_type", "eventType", "registered"),
         (ev(entityType="license", entityId="lic_001"), 422, "entity_type", "entityType", "fits_event_type"),

@@ -128,6 +128,24 @@ def test_unmapped_invalid_and_unsupported_are_quarantined_with_200(client, setti
     assert [r[0] for r in kept] == ["props", "unmapped_event", "unsupported_call"]
 
 
+def test_a_time_outside_the_calendar_in_utc_is_quarantined_not_a_500(client, settings, redis_client):
+    """.NET's DateTime.MinValue sent with a local offset is before year 1 in UTC: once a 500 for the whole batch,
+    which an SDK retries for ever; now that message is quarantined and the rest go in."""
+    batch = [
+        _track(message_id="cal-1", timestamp="0001-01-01T00:00:00+01:00"),
+        _track(message_id="cal-2", sentAt="9999-12-31T23:30:00-01:00"),
+        _track(message_id="cal-3"),
+    ]
+    resp = client.post("/segment/v1/batch", json={"batch": batch})
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"success": True, "accepted": 1, "duplicate": 0, "quarantined": 2}
+    rejected = _rejected(redis_client, settings)
+    assert sorted((r["reason"], json.loads(r["errors"])[0]["field"]) for r in rejected) == [
+        ("schema", "occurredAt"),
+        ("schema", "sentAt"),
+    ]
+
+
 def test_write_key_from_body_basic_auth_or_header(keyed_client, redis_client, settings):
     def post(body=None, headers=None):
         return keyed_client.post("/segment/v1/batch", json=body or {"batch": []}, headers=headers or {})

@@ -25,6 +25,11 @@ Id = Field(default=None, min_length=1, max_length=128)
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-01-01T12:00:00Z")
+    if value.year in (1, 9999):  # at the calendar's ends an offset can carry the time past them in UTC
+        try:
+            value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("falls outside the calendar (years 1 to 9999) in UTC") from None
     return value
 
 
