@@ -110,6 +110,11 @@ def events(draw) -> dict:
         if draw(st.booleans()):
             skew = draw(st.sampled_from([timedelta(minutes=14), -timedelta(minutes=14), timedelta(hours=3)]))
             event["sentAt"] = (now + skew).isoformat()
+    if old and draw(st.integers(0, 3)) == 0:
+        # A backfill from the calendar's first day, in any offset: some fall before year 1 in UTC (refused with a
+        # 400, once a 500); the rest are accepted and must load.
+        first_day = draw(st.datetimes(datetime(1, 1, 1), datetime(1, 1, 1, 23, 59, 59)))
+        event["occurredAt"] = first_day.isoformat() + draw(st.sampled_from(["Z", "+14:00", "+05:45", "-12:00"]))
     return event
 
 

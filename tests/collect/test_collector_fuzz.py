@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -16,6 +17,13 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=20,
 )
+# Any time of the calendar with any offset: at its ends an offset carries the time past year 1 or 9999 in UTC.
+offsets = st.just("Z") | st.integers(-14 * 60, 14 * 60).map(
+    lambda m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+)
+times = st.builds(
+    lambda d, o: d.isoformat() + o, st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)), offsets
+)
 near_events = st.fixed_dictionaries(
     {
         "eventType": st.sampled_from(sorted(EVENT_TYPES)) | st.text(max_size=70),
@@ -27,8 +35,10 @@ near_events = st.fixed_dictionaries(
         "entityId": st.sampled_from(["ast_001", "lic_001", "prj_001", "pay_001", "zzz"]) | json_values,
         "entityType": st.sampled_from(["asset", "license", "project", "payout", "user", "x"]) | json_values,
         "sessionId": st.text(max_size=140) | json_values,
-        "occurredAt": st.sampled_from(["2026-11-28T20:00:00Z", "yesterday", "9999-12-31T23:59:59+14:00"]) | json_values,
-        "sentAt": st.sampled_from(["2026-11-28T20:00:00Z", "0001-01-01T00:00:00Z"]) | json_values,
+        "occurredAt": st.sampled_from(["2026-11-28T20:00:00Z", "yesterday", "9999-12-31T23:59:59+14:00"])
+        | times
+        | json_values,
+        "sentAt": st.sampled_from(["2026-11-28T20:00:00Z", "0001-01-01T00:00:00Z"]) | times | json_values,
         "props": st.dictionaries(st.text(max_size=16), json_values, max_size=6) | json_values,
         "attribution": st.dictionaries(st.sampled_from(["utmSource", "referrer", "bogus"]), json_values) | json_values,
         "idempotencyKey": st.text(max_size=140) | json_values,
