@@ -97,8 +97,10 @@ if alive "$RUN_DIR/collector.pid"; then
   pid="$(cat "$RUN_DIR/collector.pid")"
   say "collector already running (pid $pid); restarting it with this environment"
   kill -TERM "$pid"
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -0 "$pid" 2>/dev/null && die "the collector (pid $pid) did not stop within 30 s; see $RUN_DIR/collector.log"
+  # Up to its graceful timeout (GUNICORN_GRACEFUL_TIMEOUT, 30 s) for requests in flight, and a little more.
+  wait_s=$(( ${GUNICORN_GRACEFUL_TIMEOUT:-30} + 5 ))
+  for _ in $(seq 1 $(( wait_s * 2 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -0 "$pid" 2>/dev/null && die "the collector (pid $pid) did not stop within $wait_s s; see $RUN_DIR/collector.log"
 fi
 say "starting the collector on $GUNICORN_BIND"
 # gunicorn.conf.py binds GUNICORN_BIND (analytics.config.Settings).
