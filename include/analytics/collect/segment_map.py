@@ -162,18 +162,7 @@ class SegmentMapper:
         else:
             user_id = user_id if type(user_id) is str else str(user_id)
             event["actorId"], event["actorType"] = user_id, "user"
-        if "entityId" in props or "entityType" in props:
-            entity_id, entity_type = _entity(event_type, props, user_id if kind == "identify" else None)
-        else:
-            entity_id = entity_type = None
-            for key, candidate in _ENTITY_KEYS[event_type]:
-                value = props.get(key)
-                if value is not None and value != "":
-                    entity_id, entity_type = (value if type(value) is str else str(value)), candidate
-                    break
-            else:
-                if kind == "identify" and user_id is not None and "user" in EVENT_TYPES[event_type].entity_types:
-                    entity_id, entity_type = user_id, "user"
+        entity_id, entity_type = _entity(event_type, props, user_id if kind == "identify" else None)
         if entity_id is not None:
             event["entityId"], event["entityType"] = entity_id, entity_type
         session = (props.pop("sessionId") if "sessionId" in props else None) or context.get("sessionId")
@@ -236,17 +225,16 @@ def _timestamp(value: Any) -> Any:
 
 def _entity(event_type: str, props: dict[str, Any], fallback_user: str | None) -> tuple[str | None, str | None]:
     """properties.entityId/entityType, else the first `<entity>Id` / `<entity>_id` the event type takes."""
-    spec = EVENT_TYPES[event_type]
     entity_id, entity_type = props.pop("entityId", None), props.pop("entityType", None)
     if entity_id is not None:
-        if entity_type is None and len(spec.entity_types) == 1:
-            entity_type = spec.entity_types[0]
+        if entity_type is None and len(EVENT_TYPES[event_type].entity_types) == 1:
+            entity_type = EVENT_TYPES[event_type].entity_types[0]
         return str(entity_id), entity_type
-    for candidate in spec.entity_types:
-        for key in (f"{candidate}Id", f"{candidate}_id"):
-            if props.get(key) not in (None, ""):
-                return str(props[key]), candidate
-    if fallback_user is not None and "user" in spec.entity_types:
+    for key, candidate in _ENTITY_KEYS[event_type]:
+        value = props.get(key)
+        if value is not None and value != "":
+            return (value if type(value) is str else str(value)), candidate
+    if fallback_user is not None and "user" in EVENT_TYPES[event_type].entity_types:
         return fallback_user, "user"
     return None, None
 
