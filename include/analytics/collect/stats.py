@@ -169,9 +169,18 @@ def stream_health(
         "longestIdleSeconds": None,
         "longestIdleConsumer": None,
         "lastDeliveredId": None,
+        # The stream's history (XINFO STREAM, Redis ≥ 7): entries ever added and the newest id. Neither goes back
+        # unless Redis lost the stream or part of it (a restart without AOF, a failover to a lagging replica, a
+        # FLUSHALL); the monitor compares them pass to pass (analytics.monitor.checks.check_stream_history).
+        "entriesAdded": 0,
+        "lastGeneratedId": None,
     }
     if not length and not client.exists(stream):
         return out
+    history = client.xinfo_stream(stream)
+    added = history.get("entries-added")
+    out["entriesAdded"] = None if added is None else int(added)
+    out["lastGeneratedId"] = _s(history.get("last-generated-id"))
     info = next((g for g in client.xinfo_groups(stream) if _s(g.get("name")) == group), None)
     if info is None:
         return out

@@ -196,6 +196,100 @@ def _check_stream(report: Report, h: dict[str, Any], s: Settings, key_suffix: st
         )
 
 
+def check_stream_history(report: Report, conn, s: Settings, now: datetime) -> None:
+    """Redis lost accepted events: a stream's entries-added counter (figures from `check_stream`) went back since the
+    last pass. It only grows (trimming and acknowledging leave it), so a drop means Redis lost the stream or its
+    newest entries: a restart without the AOF, a failover to a replica behind, a FLUSHALL. What was not loaded then
+    is gone. Each loss is recorded (analytics.stream_losses) and alerted for `monitor_stream_loss_hours`: a loss is
+    an event, not a state that clears on the next pass."""
+    healths = report.figures.get("streams") or [report.figures.get("stream") or {"error": "no figures"}]
+    if any("error" in h for h in healths):
+        return  # the stream check could not read Redis and says so itself; this one stays as it was, unchecked
+    streams = [h["stream"] for h in healths]
+    with conn.transaction():
+        marks = {row[0]: row for row in conn.execute(load_sql("monitor/select_stream_marks"), {"streams": streams})}
+        for h in healths:
+            added = h["entriesAdded"]
+            if added is None:  # Redis < 7 keeps no such counter: nothing to compare
+                continue
+            mark = marks.get(h["stream"])
+            if mark is not None and mark[5] > now:
+                continue  # a pass that overlapped this one read Redis later and compared already
+            if mark is not None and added < mark[1]:
+                conn.execute(
+                    load_sql("monitor/insert_stream_loss"),
+                    {
+                        "stream": h["stream"],
+                        "now": now,
+                        "entries_added_before": mark[1],
+                        "entries_added_after": added,
+                        "last_id_before": mark[2],
+                        "last_id_after": h["lastGeneratedId"],
+                        "observed_before_at": mark[5],
+                        "undelivered_before": mark[3],
+                        "pending_before": mark[4],
+                    },
+                )
+            conn.execute(
+                load_sql("monitor/upsert_stream_mark"),
+                {
+                    "stream": h["stream"],
+                    "entries_added": added,
+                    "last_id": h["lastGeneratedId"],
+                    "undelivered": h["lag"],
+                    "pending": h["pending"],
+                    "now": now,
+                },
+            )
+    since = now - timedelta(hours=s.monitor_stream_loss_hours)
+    rows = conn.execute(
+        load_sql("monitor/select_recent_stream_losses"), {"streams": streams, "since": since, "now": now}
+    )
+    losses: dict[str, list[tuple]] = defaultdict(list)
+    for row in rows:
+        losses[row[0]].append(row)
+    report.figures["streamLosses"] = [
+        {"stream": st, "detectedAt": found[0][1], "count": len(found)} for st, found in sorted(losses.items())
+    ]
+    for st, found in sorted(losses.items()):
+        report.findings.append(_stream_lost(st, found, s, "" if len(healths) == 1 else st))
+    report.checked.add("monitor.stream_lost")
+
+
+def _stream_lost(stream: str, found: list[tuple], s: Settings, key_suffix: str) -> Alert:
+    _, detected, before, after, last_before, last_after, seen_at, undelivered, pending = found[0]  # the latest
+    unloaded = undelivered + pending
+    lines = [
+        f"Redis lost entries of stream {stream}: it had {before:,} entries added when the monitor looked at "
+        f"{seen_at:%Y-%m-%d %H:%M:%S} UTC (newest id {last_before}), and {after:,} at {detected:%Y-%m-%d %H:%M:%S} "
+        f"UTC (newest id {last_after or 'none: the stream is gone'}).",
+        f"Events accepted but not yet loaded when it happened are gone: {unloaded:,} were waiting then "
+        f"({undelivered:,} not yet read by events_load, {pending:,} read and not acknowledged), plus whatever the "
+        "collector accepted after that pass and before the loss. The loader's watermark does not know: hours before "
+        "it may be short of those events.",
+    ]
+    if len(found) > 1:
+        lines.append(f"{len(found)} losses of this stream in the last {s.monitor_stream_loss_hours} h.")
+    return alert(
+        "monitor.stream_lost",
+        key_suffix,
+        f"Redis lost accepted events: stream {stream} went back from {before:,} to {after:,} entries added",
+        lines,
+        "Did Redis restart without its AOF, fail over, or get flushed? `redis-cli INFO server` (uptime_in_seconds), "
+        "`redis-cli INFO persistence` (aof_enabled); then make it durable (RUNBOOK stream-lost). The alert stays "
+        f"{s.monitor_stream_loss_hours} h (ANALYTICS_MONITOR_STREAM_LOSS_HOURS); analytics.stream_losses keeps the "
+        "record.",
+        entriesAddedBefore=before,
+        entriesAddedAfter=after,
+        lastIdBefore=last_before,
+        lastIdAfter=last_after,
+        observedBeforeAt=seen_at,
+        detectedAt=detected,
+        undeliveredBefore=undelivered,
+        pendingBefore=pending,
+    )
+
+
 def check_load(report: Report, conn, s: Settings, now: datetime) -> None:
     last = last_load(conn)
     stream_len = report.figures.get("stream", {}).get("length", 0)

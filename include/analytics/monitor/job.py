@@ -22,6 +22,7 @@ from analytics.monitor.checks import (
     check_load,
     check_nightly,
     check_stream,
+    check_stream_history,
 )
 from analytics.redis_client import open_redis
 from analytics.sql import load_sql
@@ -37,6 +38,7 @@ def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
     steps: dict[str, Callable[[], None]] = {
         "collector": lambda: check_collector(report, client, s, now),
         "stream": lambda: check_stream(report, client, s, now),
+        "stream_history": lambda: check_stream_history(report, conn, s, now),
         "load": lambda: check_load(report, conn, s, now),
         "nightly": lambda: check_nightly(report, conn, s, now),
         "enrich": lambda: check_enrich(report, conn, s, now),
