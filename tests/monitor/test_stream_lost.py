@@ -1,6 +1,8 @@
 """Redis losing accepted events is an alert, not silence: a Redis restarted without its AOF drops the stream with
-the events not yet loaded, and the monitor's next pass pages on-call with what was waiting (monitor.stream_lost).
-A Redis that restarts from its AOF, and a loader that trims what it stored, lose nothing and raise nothing."""
+the events not yet loaded, and the monitor's next pass pages on-call with what was waiting (monitor.stream_lost),
+whether the new stream is still shorter than the old one (entries-added went back) or has already grown past it
+(the marker key is gone). A Redis that restarts from its AOF, and a loader that trims what it stored, lose nothing
+and raise nothing."""
 
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ def _post(collector, start: int, n: int) -> None:
     assert [r["status"] for r in resp.get_json()["results"]] == ["accepted"] * n
 
 
-def test_a_redis_that_loses_the_stream_pages_with_what_was_waiting(stack, db):
+@pytest.mark.parametrize("after", [5, 40], ids=["shorter", "grown_past"])
+def test_a_redis_that_loses_the_stream_pages_with_what_was_waiting(stack, db, after):
     s, collector, client, server, posts = stack
     _post(collector, 0, 20)
     assert run_load(s.database_url, client, loader_config(s)).inserted == 20  # stored, then trimmed
@@ -65,24 +68,26 @@ def test_a_redis_that_loses_the_stream_pages_with_what_was_waiting(stack, db):
 
     server.stop()
     server.start()
-    _post(collector, 35, 5)  # the collector goes on, into a new stream if Redis came back empty
+    for start in range(35, 35 + after, 5):  # the collector goes on, into a new stream if Redis came back empty
+        _post(collector, start, 5)
     second = monitor(s.database_url, client, s, now + timedelta(minutes=5))
     losses = db.execute(
-        "SELECT entries_added_before, entries_added_after, undelivered_before, pending_before "
+        "SELECT marker_lost, entries_added_before, entries_added_after, undelivered_before, pending_before "
         "FROM analytics.stream_losses WHERE stream = %s",
         (s.stream_key,),
     ).fetchall()
     if server.aof:
-        assert second["figures"]["stream"]["entriesAdded"] == 40  # the AOF kept all 35, and 5 more came
+        assert second["figures"]["stream"]["entriesAdded"] == 35 + after  # the AOF kept all 35
         assert losses == [] and second["alerts"]["fired"] == [] and _hooks(posts, KIND) == []
         return
 
-    assert second["figures"]["stream"]["entriesAdded"] == 5
-    assert losses == [(35, 5, 15, 0)]
+    assert second["figures"]["stream"]["entriesAdded"] == after
+    assert losses == [(True, 35, after, 15, 0)]
     assert second["alerts"]["fired"] == [KIND]
     (page,) = _hooks(posts, KIND)
-    assert "went back from 35 to 5 entries added" in page["title"]
-    assert "15 were waiting then" in page["message"] and s.stream_key in page["message"]
+    assert page["title"] == f"Redis lost accepted events of stream {s.stream_key} (15 waiting at the pass before)"
+    assert "it had 35 entries added" in page["message"] and f", {after} (newest id" in page["message"]
+    assert "15 were waiting at that pass (15 not yet read by events_load, 0 read" in page["message"]
 
     # A loss is an event, not a state: the next passes keep it open (no second page within the cooldown)...
     third = monitor(s.database_url, client, s, now + timedelta(minutes=10))

@@ -8,6 +8,7 @@ after the cooldown, and resolves.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -196,46 +197,67 @@ def _check_stream(report: Report, h: dict[str, Any], s: Settings, key_suffix: st
         )
 
 
-def check_stream_history(report: Report, conn, s: Settings, now: datetime) -> None:
-    """Redis lost accepted events: a stream's entries-added counter (figures from `check_stream`) went back since the
-    last pass. It only grows (trimming and acknowledging leave it), so a drop means Redis lost the stream or its
-    newest entries: a restart without the AOF, a failover to a replica behind, a FLUSHALL. What was not loaded then
-    is gone. Each loss is recorded (analytics.stream_losses) and alerted for `monitor_stream_loss_hours`: a loss is
-    an event, not a state that clears on the next pass."""
+def stream_marker_key(stream: str) -> str:
+    """The key beside each stream that only a loss of Redis' data removes (same hash tag, so the same node)."""
+    return f"{stream}:marker"
+
+
+def _marker(client: redis.Redis, stream: str) -> str:
+    """The stream's marker, set now (a random value, no expiry) if there is none."""
+    key = stream_marker_key(stream)
+    client.set(key, uuid.uuid4().hex, nx=True)
+    value = client.get(key)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings, now: datetime) -> None:
+    """Redis lost accepted events. Two signs, compared with the last pass's (analytics.stream_marks):
+    - the stream's entries-added counter (figures from `check_stream`) went back: it only grows (acknowledging and
+      trimming leave it, an AOF restart keeps it), so Redis lost the stream or its newest entries: a restart
+      without the AOF or from an old snapshot, a failover to a replica behind, a FLUSHALL, a DEL;
+    - the marker key this check set beside the stream is gone or another: Redis lost its data even if the stream
+      has since grown past its old count.
+    What was not loaded then is gone. Each loss is recorded (analytics.stream_losses) and alerted for
+    `monitor_stream_loss_hours`: a loss is an event, not a state that clears on the next pass."""
     healths = report.figures.get("streams") or [report.figures.get("stream") or {"error": "no figures"}]
     if any("error" in h for h in healths):
         return  # the stream check could not read Redis and says so itself; this one stays as it was, unchecked
     streams = [h["stream"] for h in healths]
+    markers = {st: _marker(client, st) for st in streams}
     with conn.transaction():
         marks = {row[0]: row for row in conn.execute(load_sql("monitor/select_stream_marks"), {"streams": streams})}
         for h in healths:
-            added = h["entriesAdded"]
-            if added is None:  # Redis < 7 keeps no such counter: nothing to compare
-                continue
-            mark = marks.get(h["stream"])
-            if mark is not None and mark[5] > now:
+            st, added = h["stream"], h["entriesAdded"]
+            mark = marks.get(st)
+            if mark is not None and mark[6] > now:
                 continue  # a pass that overlapped this one read Redis later and compared already
-            if mark is not None and added < mark[1]:
-                conn.execute(
-                    load_sql("monitor/insert_stream_loss"),
-                    {
-                        "stream": h["stream"],
-                        "now": now,
-                        "entries_added_before": mark[1],
-                        "entries_added_after": added,
-                        "last_id_before": mark[2],
-                        "last_id_after": h["lastGeneratedId"],
-                        "observed_before_at": mark[5],
-                        "undelivered_before": mark[3],
-                        "pending_before": mark[4],
-                    },
-                )
+            if mark is not None:
+                _, added_before, last_before, marker_before, undelivered, pending, seen_at = mark
+                marker_lost = marker_before is not None and marker_before != markers[st]
+                went_back = added is not None and added_before is not None and added < added_before
+                if marker_lost or went_back:
+                    conn.execute(
+                        load_sql("monitor/insert_stream_loss"),
+                        {
+                            "stream": st,
+                            "now": now,
+                            "marker_lost": marker_lost,
+                            "entries_added_before": added_before,
+                            "entries_added_after": added,
+                            "last_id_before": last_before,
+                            "last_id_after": h["lastGeneratedId"],
+                            "observed_before_at": seen_at,
+                            "undelivered_before": undelivered,
+                            "pending_before": pending,
+                        },
+                    )
             conn.execute(
                 load_sql("monitor/upsert_stream_mark"),
                 {
-                    "stream": h["stream"],
+                    "stream": st,
                     "entries_added": added,
                     "last_id": h["lastGeneratedId"],
+                    "marker": markers[st],
                     "undelivered": h["lag"],
                     "pending": h["pending"],
                     "now": now,
@@ -257,28 +279,31 @@ def check_stream_history(report: Report, conn, s: Settings, now: datetime) -> No
 
 
 def _stream_lost(stream: str, found: list[tuple], s: Settings, key_suffix: str) -> Alert:
-    _, detected, before, after, last_before, last_after, seen_at, undelivered, pending = found[0]  # the latest
-    unloaded = undelivered + pending
+    _, detected, marker_lost, before, after, last_before, last_after, seen_at, undelivered, pending = found[0]
+    counts = f"{before:,} entries added" if before is not None else "no entries-added figure (Redis < 7)"
+    now_counts = f"{after:,}" if after is not None else "no figure"
     lines = [
-        f"Redis lost entries of stream {stream}: it had {before:,} entries added when the monitor looked at "
-        f"{seen_at:%Y-%m-%d %H:%M:%S} UTC (newest id {last_before}), and {after:,} at {detected:%Y-%m-%d %H:%M:%S} "
-        f"UTC (newest id {last_after or 'none: the stream is gone'}).",
-        f"Events accepted but not yet loaded when it happened are gone: {unloaded:,} were waiting then "
-        f"({undelivered:,} not yet read by events_load, {pending:,} read and not acknowledged), plus whatever the "
-        "collector accepted after that pass and before the loss. The loader's watermark does not know: hours before "
-        "it may be short of those events.",
+        f"Redis lost entries of stream {stream}. At the monitor's pass of {seen_at:%Y-%m-%d %H:%M:%S} UTC it had "
+        f"{counts} (newest id {last_before}); at {detected:%Y-%m-%d %H:%M:%S} UTC, {now_counts} (newest id "
+        f"{last_after or 'none: the stream is gone'})"
+        + ("; and the marker key the monitor keeps beside it was gone: Redis lost its data." if marker_lost else "."),
+        f"Events accepted but not yet loaded when it happened are gone: {undelivered + pending:,} were waiting at "
+        f"that pass ({undelivered:,} not yet read by events_load, {pending:,} read and not acknowledged), plus what "
+        "the collector accepted after it and before the loss. The loader's watermark does not know: the minutes "
+        "between the two passes may be short of those events.",
     ]
     if len(found) > 1:
         lines.append(f"{len(found)} losses of this stream in the last {s.monitor_stream_loss_hours} h.")
     return alert(
         "monitor.stream_lost",
         key_suffix,
-        f"Redis lost accepted events: stream {stream} went back from {before:,} to {after:,} entries added",
+        f"Redis lost accepted events of stream {stream} ({undelivered + pending:,} waiting at the pass before)",
         lines,
-        "Did Redis restart without its AOF, fail over, or get flushed? `redis-cli INFO server` (uptime_in_seconds), "
-        "`redis-cli INFO persistence` (aof_enabled); then make it durable (RUNBOOK stream-lost). The alert stays "
-        f"{s.monitor_stream_loss_hours} h (ANALYTICS_MONITOR_STREAM_LOSS_HOURS); analytics.stream_losses keeps the "
-        "record.",
+        "Did Redis restart without its AOF, fail over, evict, or get flushed? `redis-cli INFO server` "
+        "(uptime_in_seconds), `redis-cli INFO persistence` (aof_enabled); then make it durable (RUNBOOK "
+        f"stream-lost). The alert stays {s.monitor_stream_loss_hours} h (ANALYTICS_MONITOR_STREAM_LOSS_HOURS); "
+        "analytics.stream_losses keeps the record.",
+        markerLost=marker_lost,
         entriesAddedBefore=before,
         entriesAddedAfter=after,
         lastIdBefore=last_before,

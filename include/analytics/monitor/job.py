@@ -38,7 +38,7 @@ def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
     steps: dict[str, Callable[[], None]] = {
         "collector": lambda: check_collector(report, client, s, now),
         "stream": lambda: check_stream(report, client, s, now),
-        "stream_history": lambda: check_stream_history(report, conn, s, now),
+        "stream_history": lambda: check_stream_history(report, client, conn, s, now),
         "load": lambda: check_load(report, conn, s, now),
         "nightly": lambda: check_nightly(report, conn, s, now),
         "enrich": lambda: check_enrich(report, conn, s, now),
