@@ -39,6 +39,7 @@ class Tally:
     server_errors: int = 0  # 5xx and broken connections, each retried
     duplicates: int = 0  # events answered "duplicate": a retry of a request that had landed
     unanswered: int = 0  # requests given up after RETRY_FOR_S
+    expected_lost: int = 0  # a scenario that makes Redis lose data says how many accepted events that must cost
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answered(self, results: list[dict[str, Any]], keys: list[str]) -> None:

@@ -48,13 +48,15 @@ def main() -> int:
             tally, checks = SCENARIOS[name](stack, opts.events)
             with stack.db() as conn:
                 figures = account(conn, tally)
-            ok = figures["lost"] == figures["duplicated"] == tally.unanswered == 0 and all(checks.values())
-            ok = ok and figures["accepted"] == figures["loaded"] - figures["unanswered_loaded"]
+            ok = figures["lost"] == tally.expected_lost and figures["duplicated"] == tally.unanswered == 0
+            ok = ok and all(checks.values())
+            ok = ok and figures["accepted"] - tally.expected_lost == figures["loaded"] - figures["unanswered_loaded"]
             failed += not ok
             notes = "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in checks.items())
             print(
                 f"{name:<24} sent {figures['sent']:>6}  accepted {figures['accepted']:>6}  loaded {figures['loaded']:>6}"
-                f"  lost {figures['lost']}  duplicated {figures['duplicated']}  client errors {tally.client_errors:>5}"
+                f"  lost {figures['lost']}{f' (of {tally.expected_lost} expected)' if tally.expected_lost else ''}"
+                f"  duplicated {figures['duplicated']}  client errors {tally.client_errors:>5}"
                 f"  retried {tally.server_errors:>4}  {time.monotonic() - t0:5.1f} s  {'ok' if ok else 'FAIL'}"
                 f"  ({notes})",
                 flush=True,

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 from analytics.collect.keys import Keys
 from bench.faults.client import Sender, Tally, event, send
@@ -88,6 +92,42 @@ def redis_sigkill(stack: Stack, n: int) -> tuple[Tally, Checks]:
 
     tally = _while_sending(stack, "redis-kill", n, fault)
     return tally, _retried(tally)
+
+
+def redis_no_aof_restart(stack: Stack, n: int) -> tuple[Tally, Checks]:
+    """Redis comes back empty (killed, its AOF gone: what a Redis without persistence does on any restart) while
+    accepted events wait for the loader. Those are lost, and no client resends them: the scenario passes when the
+    loss is exactly the events that were waiting, and the monitor's next pass pages monitor.stream_lost naming
+    that number (the pass before the restart saw them waiting)."""
+    from analytics.config import Settings
+    from analytics.monitor.job import monitor
+
+    settings = Settings.from_env(stack.env)
+    logging.getLogger("analytics.monitor.alerts").addHandler(logging.NullHandler())  # the page: checked, not printed
+    tally = Tally()
+    send(stack.base, tally, "no-aof-loaded", n // 2)
+    stack.drain()
+    waiting = n // 4
+    send(stack.base, tally, "no-aof-waiting", waiting)
+    client = stack.client()
+    try:
+        before = monitor(stack.pg.url, client, settings, datetime.now(UTC))
+        stack.redis.kill()
+        shutil.rmtree(Path(stack.redis.dir) / "appendonlydir", ignore_errors=True)
+        stack.redis.start()
+        send(stack.base, tally, "no-aof-after", n - n // 2 - waiting)
+        after = monitor(stack.pg.url, client, settings, datetime.now(UTC))
+    finally:
+        client.close()
+    stack.drain()
+    with stack.db() as conn:
+        row = conn.execute("SELECT undelivered_before + pending_before FROM analytics.stream_losses").fetchall()
+    tally.expected_lost = waiting
+    return tally, {
+        "no alert before": "monitor.stream_lost" not in before["alerts"]["fired"],
+        "monitor paged stream_lost": "monitor.stream_lost" in after["alerts"]["fired"],
+        f"it named {waiting} waiting": row == [(waiting,)],
+    }
 
 
 def redis_sigstop(stack: Stack, n: int) -> tuple[Tally, Checks]:
@@ -206,6 +246,7 @@ SCENARIOS: dict[str, Callable[[Stack, int], tuple[Tally, Checks]]] = {
     "postgres_immediate_stop": postgres_immediate_stop,
     "redis_sigkill": redis_sigkill,
     "redis_sigstop": redis_sigstop,
+    "redis_no_aof_restart": redis_no_aof_restart,
     "collector_sigterm": collector_sigterm,
     "poison": poison,
     "malformed": malformed,
