@@ -12,6 +12,7 @@ Every 5 minutes, reads the same counters as `GET /v1/admin/stats` and the dashbo
 | an entry pending unacknowledged (idle in the group: XPENDING IDLE, not its age) — a stuck batch | > 300 s (`ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS`) |
 | time since the last successful load | > 10 min (`ANALYTICS_MONITOR_LOAD_STALE_MINUTES`) |
 | loaded events without enrichment after 2 h | > 100 (`ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX`) |
+| Redis not durable: AOF off, or a maxmemory-policy that evicts (what `/readyz` reports) | on (`ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0` turns it off for a lab Redis) |
 | Redis lost accepted events: a stream's entries-added (XINFO STREAM) fell since the last pass (a restart without the AOF, a failover, a flush) | any; stays firing 24 h (`ANALYTICS_MONITOR_STREAM_LOSS_HOURS`) |
 
 An alert pages once per condition; while it stays open it is re-sent only after

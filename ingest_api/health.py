@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 from flask import Blueprint, current_app
 from redis.cluster import RedisCluster
 
+from analytics.redis_client import durability
 from ingest_api.answers import answer
 from ingest_api.errors import envelope
 
 bp = Blueprint("health", __name__)
 
-# What an operator risks when Redis is not durable: an accepted event (202) lives only in Redis until it is loaded.
-AOF_OFF = "AOF is off: events accepted but not yet loaded into PostgreSQL are lost if Redis restarts or crashes"
-EVICTS = (
-    "maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts keys, undrained stream entries and dedup keys "
-    "included, silently (noeviction refuses writes instead: the collector answers 503 and clients retry)"
-)
-
 
 @bp.get("/healthz")
 def healthz():
     return answer({"status": "ok"})
-
-
-def durability(persistence: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
-    """Whether Redis keeps what the collector accepted: AOF on and maxmemory-policy noeviction, with the risks if not."""
-    aof = str(persistence.get("aof_enabled", "0")) == "1"
-    policy = str(memory.get("maxmemory_policy", "unknown"))
-    risks = ([] if aof else [AOF_OFF]) + ([] if policy == "noeviction" else [EVICTS.format(policy=policy)])
-    return {"durable": not risks, "aof": aof, "maxmemoryPolicy": policy, "risks": risks}
 
 
 @bp.get("/readyz")

@@ -57,6 +57,7 @@ REDIS_URL=$REDIS_URL
 ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN
 ANALYTICS_WRITE_KEYS=${ANALYTICS_WRITE_KEYS:-}
 ANALYTICS_CORS_ORIGINS=${ANALYTICS_CORS_ORIGINS:-}
+ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=${ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS:-1}
 ANALYTICS_COLLECTOR_PORT=$ANALYTICS_COLLECTOR_PORT
 GUNICORN_BIND=$GUNICORN_BIND
 ANALYTICS_COLLECTOR_URL=$COLLECTOR_URL
@@ -146,7 +147,9 @@ else:
         print(f"  - {risk}")
     cli = f'redis-cli -u "{os.environ["REDIS_URL"]}"'
     print(f"  Fix: {cli} CONFIG SET appendonly yes; {cli} CONFIG SET maxmemory-policy noeviction;"
-          f" {cli} CONFIG REWRITE (or the same in redis.conf)\033[0m")
+          f" {cli} CONFIG REWRITE (or the same in redis.conf)")
+    print("  Until then events_monitor keeps the alert monitor.redis_not_durable firing (the dashboard shows it);"
+          " for a lab Redis: make down; ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0 make up\033[0m")
 PYEOF
 
 wait_http "$AIRFLOW_URL/api/v2/monitor/health" "Airflow" 240

@@ -133,6 +133,7 @@ class Settings:
     monitor_enrich_backlog_max: int = 100
     monitor_enrich_grace_minutes: int = 120
     monitor_stream_loss_hours: int = 24
+    monitor_require_durable_redis: bool = True
 
     # Collector: referential integrity cache, rejected-item stream bound, gunicorn.
     check_references: bool = True
@@ -219,6 +220,7 @@ class Settings:
             monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 100),
             monitor_enrich_grace_minutes=_int(env, "ANALYTICS_MONITOR_ENRICH_GRACE_MINUTES", 120),
             monitor_stream_loss_hours=_int(env, "ANALYTICS_MONITOR_STREAM_LOSS_HOURS", 24),
+            monitor_require_durable_redis=_bool(env, "ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS", True),
             check_references=_bool(env, "ANALYTICS_CHECK_REFERENCES", True),
             collector_fast_path=_bool(env, "ANALYTICS_COLLECTOR_FAST_PATH", True),
             refs_ttl_seconds=_int(env, "ANALYTICS_REFS_TTL_SECONDS", 86_400),

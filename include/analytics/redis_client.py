@@ -40,3 +40,34 @@ def refresh(client: Client) -> None:
             client.nodes_manager.initialize()
         except RedisClusterException as exc:  # not a RedisError: the collector would answer 500, not 503
             raise redis.ConnectionError(f"cluster slots unknown: {exc}") from exc
+
+
+# What an operator risks when Redis is not durable: an accepted event (202) lives only in Redis until it is loaded.
+AOF_OFF = "AOF is off: events accepted but not yet loaded into PostgreSQL are lost if Redis restarts or crashes"
+EVICTS = (
+    "maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts keys, undrained stream entries and dedup keys "
+    "included, silently (noeviction refuses writes instead: the collector answers 503 and clients retry)"
+)
+
+
+def durability(persistence: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+    """Whether Redis keeps what the collector accepted: AOF on and maxmemory-policy noeviction, with the risks if not.
+    `persistence` and `memory` are INFO's sections of those names."""
+    aof = str(persistence.get("aof_enabled", "0")) == "1"
+    policy = str(memory.get("maxmemory_policy", "unknown"))
+    risks = ([] if aof else [AOF_OFF]) + ([] if policy == "noeviction" else [EVICTS.format(policy=policy)])
+    return {"durable": not risks, "aof": aof, "maxmemoryPolicy": policy, "risks": risks}
+
+
+def durability_of(client: Client, key: str) -> dict[str, Any]:
+    """`durability` of the server holding `key` (the only server, unless on a cluster), with its address."""
+    server: redis.Redis = client
+    if isinstance(client, RedisCluster):
+        node = client.get_node_from_key(key)
+        if node.redis_connection is None:
+            refresh(client)
+            node = client.get_node_from_key(key)
+        server = node.redis_connection
+    kwargs = server.connection_pool.connection_kwargs
+    out = durability(server.info("persistence"), server.info("memory"))
+    return out | {"server": f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"}

@@ -21,6 +21,7 @@ from analytics.collect.stats import STUCK_SAMPLE, collector_counts, collector_su
 from analytics.config import Settings
 from analytics.load.watermark import loader_watermark
 from analytics.monitor.alerts.model import RUNBOOK, Alert
+from analytics.redis_client import durability_of
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,41 @@ def _check_stream(report: Report, h: dict[str, Any], s: Settings, key_suffix: st
                 oldestPendingId=h["oldestPendingId"],
             )
         )
+
+
+def check_redis_durability(report: Report, client: redis.Redis, s: Settings, now: datetime) -> None:
+    """Redis would lose accepted events on a restart or at maxmemory: AOF off, or a maxmemory-policy that evicts
+    (the risks /readyz reports). Checked on each server holding a stream the loader drains; off with
+    ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0 (a lab Redis)."""
+    servers: dict[str, dict[str, Any]] = {}
+    for keys in Keys.from_settings(s).loaded_keys:
+        found = durability_of(client, keys.stream)
+        servers.setdefault(found["server"], found | {"streams": []})["streams"].append(keys.stream)
+    report.figures["redisDurability"] = list(servers.values())
+    if s.monitor_require_durable_redis:
+        for address, found in servers.items():
+            if found["durable"]:
+                continue
+            report.findings.append(
+                alert(
+                    "monitor.redis_not_durable",
+                    "" if len(servers) == 1 else address,
+                    f"Redis at {address} is not durable: a restart or a full memory loses accepted events",
+                    [
+                        f"Redis at {address} holds {', '.join(found['streams'])}, where accepted events wait until "
+                        "events_load stores them. What it risks:",
+                        *(f"- {risk}" for risk in found["risks"]),
+                    ],
+                    f"`redis-cli -h {address.rpartition(':')[0]} -p {address.rpartition(':')[2]} CONFIG GET appendonly` "
+                    "and `CONFIG GET maxmemory-policy`; make it "
+                    "durable (RUNBOOK redis-not-durable), or set ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0 for a lab "
+                    "Redis.",
+                    server=address,
+                    aof=found["aof"],
+                    maxmemoryPolicy=found["maxmemoryPolicy"],
+                )
+            )
+    report.checked.add("monitor.redis_not_durable")
 
 
 def stream_marker_key(stream: str) -> str:

@@ -21,6 +21,7 @@ from analytics.monitor.checks import (
     check_enrich,
     check_load,
     check_nightly,
+    check_redis_durability,
     check_stream,
     check_stream_history,
 )
@@ -39,6 +40,7 @@ def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
         "collector": lambda: check_collector(report, client, s, now),
         "stream": lambda: check_stream(report, client, s, now),
         "stream_history": lambda: check_stream_history(report, client, conn, s, now),
+        "redis_durability": lambda: check_redis_durability(report, client, s, now),
         "load": lambda: check_load(report, conn, s, now),
         "nightly": lambda: check_nightly(report, conn, s, now),
         "enrich": lambda: check_enrich(report, conn, s, now),
