@@ -188,7 +188,7 @@
   function renderStream(s) {
     if (!s || !s.ok) {
       var msg = s && s.error ? s.error : "Unavailable";
-      ["stream-length", "lag", "oldest-pending"].forEach(function (f) { figure(f, msg, s && s.detail, "error"); });
+      ["stream-length", "lag", "oldest-pending", "redis"].forEach(function (f) { figure(f, msg, s && s.detail, "error"); });
       return;
     }
     // Sharded (ANALYTICS_STREAM_SHARDS > 1): the figures are summed over the streams, each stream's listed here.
@@ -204,6 +204,13 @@
       num(s.pending) + " pending (delivered, not acked)" + (s.pending ? ", oldest added " + dur(s.oldestPendingAgeSeconds) + " ago" : "") +
       " · alert when unacknowledged over " + dur(s.pendingAgeMaxSeconds), s.pendingAboveThreshold ? "alert" : null,
       s.breaches.filter(function (b) { return b.kind === "monitor.stuck_pending"; }));
+    // Whether Redis keeps what the collector accepted (AOF on, noeviction), per server holding a stream.
+    var servers = s.redis || [];
+    var weak = servers.filter(function (r) { return !r.durable; });
+    figure("redis", weak.length ? "not durable" : "durable", (weak.length ? weak : servers).map(function (r) {
+      return r.server + ": AOF " + (r.aof ? "on" : "off") + ", maxmemory-policy " + r.maxmemoryPolicy;
+    }).join(" · "), s.redisNotDurable ? "alert" : null,
+      s.breaches.filter(function (b) { return b.kind === "monitor.redis_not_durable"; }));
   }
 
   function renderLoads(l) {

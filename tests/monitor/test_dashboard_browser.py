@@ -133,6 +133,16 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         expect(fig("oldest-pending").locator(".value")).to_have_text(re.compile(r"^[23] min$"))
         expect(fig("oldest-pending").locator(".sub")).to_contain_text("2 pending")
         expect(fig("last-load").locator(".sub")).to_contain_text("1,234 rows in 850 ms")
+        # The test's Redis as it is (the shared one keeps nothing on disk): the figure says what INFO says.
+        from analytics.redis_client import durability_of
+
+        held = durability_of(redis_client, settings.stream_key)
+        expect(fig("redis").locator(".value")).to_have_text("durable" if held["durable"] else "not durable")
+        expect(fig("redis").locator(".sub")).to_have_text(
+            f"{held['server']}: AOF {'on' if held['aof'] else 'off'}, maxmemory-policy {held['maxmemoryPolicy']}"
+        )
+        if not held["durable"]:
+            expect(fig("redis")).to_have_class(re.compile(r"\balert\b"))
 
         chart = frame.locator("#chart")
         for series, total in (("accepted", 70), ("duplicate", 10), ("rejected", 3)):

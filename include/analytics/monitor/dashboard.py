@@ -91,6 +91,7 @@ def collector_section(client: redis.Redis, settings: Settings, hours: int, now: 
 
 def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> dict[str, Any]:
     figures, breaches = _check(checks.check_stream, client, settings, now)
+    durability, not_durable = _check(checks.check_redis_durability, client, settings, now)
     kinds = {b["kind"] for b in breaches}
     return figures["stream"] | {
         "shards": figures.get("streams"),  # per stream when sharded (None: one stream)
@@ -98,7 +99,9 @@ def stream_section(client: redis.Redis, settings: Settings, now: datetime) -> di
         "pendingAgeMaxSeconds": settings.monitor_pending_age_max_seconds,
         "lagAboveThreshold": "monitor.stream_lag" in kinds,
         "pendingAboveThreshold": "monitor.stuck_pending" in kinds,
-        "breaches": breaches,
+        "redis": durability["redisDurability"],  # per server holding a stream: AOF, maxmemory-policy, risks
+        "redisNotDurable": bool(not_durable),  # alerted (unless ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0)
+        "breaches": breaches + not_durable,
     }
 
 
