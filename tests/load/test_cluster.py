@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import redis
 from redis.cluster import RedisCluster
@@ -9,7 +11,9 @@ from redis.cluster import RedisCluster
 from analytics.collect.keys import Keys
 from analytics.config import Settings
 from analytics.load.tasks import load_streams
+from analytics.monitor.checks import stream_marker_key
 from analytics.monitor.dashboard import overview
+from analytics.monitor.job import monitor
 from tests.helpers.redis_cluster import RedisClusterServers
 from tests.helpers.redis_server import RedisServer, wait_until
 from tests.load.test_shards import ev, send_actors, stored_once
@@ -70,6 +74,18 @@ def test_collector_and_events_load_on_a_cluster(settings, cluster, monkeypatch, 
         assert run.state == "success"
         assert stored_once(db, ids) == dict.fromkeys(ids, 1)
         assert all(rc.xlen(st) == 0 for st in load_streams(s))
+
+        # The monitor's Redis checks on a cluster: each node holding a stream asked about its durability, each
+        # stream's history kept (a marker beside it, in its slot), no loss seen.
+        result = monitor(s.database_url, rc, s, datetime.now(UTC))
+        servers = result["figures"]["redisDurability"]
+        assert len(servers) >= 2 and sorted(st for r in servers for st in r["streams"]) == sorted(load_streams(s))
+        assert page["stream"]["redis"] and result["figures"]["streamLosses"] == []
+        assert all(rc.exists(stream_marker_key(st)) for st in load_streams(s))
+        marks = db.execute(
+            "SELECT stream, entries_added FROM analytics.stream_marks WHERE stream = ANY(%s)", (load_streams(s),)
+        ).fetchall()
+        assert sum(n for _, n in marks) == len(ids) and len(marks) == len(load_streams(s))
     finally:
         rc.flushall(target_nodes=RedisCluster.ALL_NODES)  # the next test on this cluster starts empty
         rc.close()
