@@ -69,5 +69,5 @@ def durability_of(client: Client, key: str) -> dict[str, Any]:
             node = client.get_node_from_key(key)
         server = node.redis_connection
     kwargs = server.connection_pool.connection_kwargs
-    out = durability(server.info("persistence"), server.info("memory"))
-    return out | {"server": f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"}
+    address = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"  # a unix socket, or TCP
+    return durability(server.info("persistence"), server.info("memory")) | {"server": address}

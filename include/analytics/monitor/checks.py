@@ -221,8 +221,7 @@ def check_redis_durability(report: Report, client: redis.Redis, s: Settings, now
                         "events_load stores them. What it risks:",
                         *(f"- {risk}" for risk in found["risks"]),
                     ],
-                    f"`redis-cli -h {address.rpartition(':')[0]} -p {address.rpartition(':')[2]} CONFIG GET appendonly` "
-                    "and `CONFIG GET maxmemory-policy`; make it "
+                    f"`redis-cli {_cli_target(address)} CONFIG GET appendonly` and `CONFIG GET maxmemory-policy`; make it "
                     "durable (RUNBOOK redis-not-durable), or set ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0 for a lab "
                     "Redis.",
                     server=address,
@@ -231,6 +230,14 @@ def check_redis_durability(report: Report, client: redis.Redis, s: Settings, now
                 )
             )
     report.checked.add("monitor.redis_not_durable")
+
+
+def _cli_target(address: str) -> str:
+    """redis-cli's options for a server as `durability_of` names it: a unix socket's path, or host:port."""
+    if address.startswith("/"):
+        return f"-s {address}"
+    host, _, port = address.rpartition(":")
+    return f"-h {host} -p {port}"
 
 
 def stream_marker_key(stream: str) -> str:
