@@ -101,13 +101,11 @@ class FastPath:
 
     def _segment(self, environ, start_response, messages: list[Any], sent_at: Any) -> Iterable[bytes]:
         """ingest_api.segment's batch view without Flask's request machinery: the same `process`, the same bytes."""
-        ip = peer_address(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self.trusted_proxies)
+        ip = self._ip(environ)
         try:
             counts = segment.process(self.app, messages, sent_at, environ.get("HTTP_USER_AGENT"), ip)
-        except (redis.RedisError, RefsUnavailable) as exc:
-            return self._error(start_response, unavailable(exc))
-        except Exception:
-            return self._error(start_response, unexpected())
+        except Exception as exc:
+            return self._failed(start_response, exc)
         # The bytes the view's `answer` sends (Flask's provider: compact, ASCII, a newline): for these ASCII keys and
         # integers that is orjson's text and "\n", without building a Response to read them back (~7 µs a request).
         data = orjson.dumps(counts) + b"\n"
@@ -115,13 +113,11 @@ class FastPath:
         return [data]
 
     def _ingest(self, environ, start_response, path: str, items: list[Any]) -> Iterable[bytes]:
-        ip = peer_address(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self.trusted_proxies)
+        ip = self._ip(environ)
         try:
             results = self.ingestor.ingest(items, now_utc(), environ.get("HTTP_USER_AGENT"), ip)
-        except (redis.RedisError, RefsUnavailable) as exc:
-            return self._error(start_response, unavailable(exc))
-        except Exception:
-            return self._error(start_response, unexpected())
+        except Exception as exc:
+            return self._failed(start_response, exc)
         self.app.extensions["analytics.metrics"].count_results(results)
         if path == _BATCH:
             return self._json(start_response, 200, {"results": [r.as_dict() for r in results]})
@@ -129,6 +125,15 @@ class FastPath:
         if result.status == "rejected":
             return self._error(start_response, rejected(result))
         return self._json(start_response, 202 if result.status == "accepted" else 200, result.as_dict())
+
+    def _ip(self, environ: dict[str, Any]) -> str | None:
+        return peer_address(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self.trusted_proxies)
+
+    def _failed(self, start_response, exc: Exception) -> Iterable[bytes]:
+        """What the Flask views' error handlers answer: 503 when a store is unavailable (retry), else 500."""
+        if isinstance(exc, redis.RedisError | RefsUnavailable):
+            return self._error(start_response, unavailable(exc))
+        return self._error(start_response, unexpected())
 
     def _key_ok(self, environ: dict[str, Any], body_key: object) -> bool:
         """A key Flask would accept (ingest_api.auth.require_write_key); a refusal is Flask's to answer."""

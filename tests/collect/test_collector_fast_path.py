@@ -215,11 +215,15 @@ def test_same_answers_when_redis_is_down(settings):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     down = settings.with_overrides(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_seconds=0.3)
-    requests = [("/v1/track", *_json(ev(sessionId="down"))), ("/v1/track/batch", *_json({"events": [ev()]}))]
+    requests = [
+        ("/v1/track", *_json(ev(sessionId="down"))),
+        ("/v1/track/batch", *_json({"events": [ev()]})),
+        ("/segment/v1/batch", *_json({"batch": [_seg(1)]})),
+    ]
     (fast_app, _), (flask_app, _) = _pair(down)
     fast, flask = _answers(fast_app, requests), _answers(flask_app, requests)
     assert fast == flask
-    assert [status for _, status, _, _ in fast] == ["503 SERVICE UNAVAILABLE"] * 2
+    assert [status for _, status, _, _ in fast] == ["503 SERVICE UNAVAILABLE"] * 3
     assert all(headers["Retry-After"] == "1" for _, _, headers, _ in fast)
 
 
