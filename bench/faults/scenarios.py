@@ -121,7 +121,9 @@ def redis_no_aof_restart(stack: Stack, n: int) -> tuple[Tally, Checks]:
         client.close()
     stack.drain()
     with stack.db() as conn:
-        row = conn.execute("SELECT undelivered_before + pending_before FROM analytics.stream_losses").fetchall()
+        row = conn.execute(
+            "SELECT undelivered_before + pending_before FROM analytics.stream_losses WHERE stream = %s", (STREAM,)
+        ).fetchall()
     tally.expected_lost = waiting
     return tally, {
         "no alert before": "monitor.stream_lost" not in before["alerts"]["fired"],

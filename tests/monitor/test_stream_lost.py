@@ -61,6 +61,8 @@ def test_a_redis_that_loses_the_stream_pages_with_what_was_waiting(stack, db, af
     _post(collector, 0, 20)
     assert run_load(s.database_url, client, loader_config(s)).inserted == 20  # stored, then trimmed
     _post(collector, 20, 15)  # accepted, not loaded yet
+    refused = collector.post("/v1/track", json={"eventType": "no_such_type", "source": "web"})
+    assert refused.status_code == 422  # kept with its reason in the rejected stream, not copied yet
     now = datetime.now(UTC)
     first = monitor(s.database_url, client, s, now)
     assert first["figures"]["stream"]["entriesAdded"] == 35
@@ -71,23 +73,28 @@ def test_a_redis_that_loses_the_stream_pages_with_what_was_waiting(stack, db, af
     for start in range(35, 35 + after, 5):  # the collector goes on, into a new stream if Redis came back empty
         _post(collector, start, 5)
     second = monitor(s.database_url, client, s, now + timedelta(minutes=5))
-    losses = db.execute(
-        "SELECT marker_lost, entries_added_before, entries_added_after, undelivered_before, pending_before "
-        "FROM analytics.stream_losses WHERE stream = %s",
-        (s.stream_key,),
-    ).fetchall()
+    losses, rejections_lost = (
+        db.execute(
+            "SELECT marker_lost, entries_added_before, entries_added_after, undelivered_before, pending_before "
+            "FROM analytics.stream_losses WHERE stream = %s",
+            (stream,),
+        ).fetchall()
+        for stream in (s.stream_key, f"{s.key_prefix}:rejected")
+    )
     if server.aof:
         assert second["figures"]["stream"]["entriesAdded"] == 35 + after  # the AOF kept all 35
-        assert losses == [] and second["alerts"]["fired"] == [] and _hooks(posts, KIND) == []
+        assert losses == rejections_lost == [] and second["alerts"]["fired"] == [] and _hooks(posts, KIND) == []
         return
 
     assert second["figures"]["stream"]["entriesAdded"] == after
     assert losses == [(True, 35, after, 15, 0)]
+    assert rejections_lost == [(True, 1, 0, 1, 0)]  # its one kept rejection: a line of the same page
     assert second["alerts"]["fired"] == [KIND]
     (page,) = _hooks(posts, KIND)
     assert page["title"] == f"Redis lost accepted events of stream {s.stream_key} (15 waiting at the pass before)"
     assert "it had 35 entries added" in page["message"] and f", {after} (newest id" in page["message"]
     assert "15 were waiting at that pass (15 not yet read by events_load, 0 read" in page["message"]
+    assert f"Its kept rejections ({s.key_prefix}:rejected) too: 1 waiting at that pass" in page["message"]
 
     # A loss is an event, not a state: the next passes keep it open (no second page within the cooldown)...
     third = monitor(s.database_url, client, s, now + timedelta(minutes=10))

@@ -265,6 +265,11 @@ def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings,
     healths = report.figures.get("streams") or [report.figures.get("stream") or {"error": "no figures"}]
     if any("error" in h for h in healths):
         return  # the stream check could not read Redis and says so itself; this one stays as it was, unchecked
+    event_streams = len(healths)
+    # The rejected streams too: a refused event is kept, with its reason, in Redis until the loader copies it.
+    rejected_of = {k.stream: k.rejected_stream for k in Keys.from_settings(s).loaded_keys}
+    rejected = set(rejected_of.values())
+    healths = healths + [stream_health(client, st, s.consumer_group, now.timestamp()) for st in sorted(rejected)]
     streams = [h["stream"] for h in healths]
     markers = {st: _marker(client, st) for st in streams}
     with conn.transaction():
@@ -316,13 +321,25 @@ def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings,
     report.figures["streamLosses"] = [
         {"stream": st, "detectedAt": found[0][1], "count": len(found)} for st, found in sorted(losses.items())
     ]
+    # One page per event stream, its rejections' loss a line of it (one Redis losing its data loses both); a rejected
+    # stream lost on its own pages by itself.
+    with_events = {rejected_of.get(st) for st in losses if st not in rejected}
     for st, found in sorted(losses.items()):
-        report.findings.append(_stream_lost(st, found, s, "" if len(healths) == 1 else st))
+        if st in rejected and st in with_events:
+            continue
+        suffix = "" if st not in rejected and event_streams == 1 else st  # the one event stream: the plain key
+        also = losses.get(rejected_of.get(st, ""))
+        report.findings.append(_stream_lost(st, found, s, suffix, kept=st in rejected, rejections=also))
     report.checked.add("monitor.stream_lost")
 
 
-def _stream_lost(stream: str, found: list[tuple], s: Settings, key_suffix: str) -> Alert:
+def _stream_lost(
+    stream: str, found: list[tuple], s: Settings, key_suffix: str, *, kept: bool, rejections: list[tuple] | None
+) -> Alert:
+    """`kept`: a stream of kept rejections (refused events and their reasons), not of accepted events; `rejections`:
+    the losses of an event stream's rejected stream, seen at the same time."""
     _, detected, marker_lost, before, after, last_before, last_after, seen_at, undelivered, pending = found[0]
+    what = "kept rejections (refused events, with their reasons)" if kept else "accepted events"
     counts = f"{before:,} entries added" if before is not None else "no entries-added figure (Redis < 7)"
     now_counts = f"{after:,}" if after is not None else "no figure"
     lines = [
@@ -330,17 +347,23 @@ def _stream_lost(stream: str, found: list[tuple], s: Settings, key_suffix: str) 
         f"{counts} (newest id {last_before}); at {detected:%Y-%m-%d %H:%M:%S} UTC, {now_counts} (newest id "
         f"{last_after or 'none: the stream is gone'})"
         + ("; and the marker key the monitor keeps beside it was gone: Redis lost its data." if marker_lost else "."),
-        f"Events accepted but not yet loaded when it happened are gone: {undelivered + pending:,} were waiting at "
-        f"that pass ({undelivered:,} not yet read by events_load, {pending:,} read and not acknowledged), plus what "
-        "the collector accepted after it and before the loss. The loader's watermark does not know: the minutes "
-        "between the two passes may be short of those events.",
+        f"The {what} not yet loaded when it happened are gone: {undelivered + pending:,} were waiting at that pass "
+        f"({undelivered:,} not yet read by events_load, {pending:,} read and not acknowledged), plus what the "
+        "collector added after it and before the loss. The loader's watermark does not know: the minutes between "
+        f"the two passes may be short of those {'rejections' if kept else 'events'}.",
     ]
+    if rejections:
+        r = rejections[0]
+        lines.append(
+            f"Its kept rejections ({r[0]}) too: {r[8] + r[9]:,} waiting at that pass to be copied to "
+            "analytics.rejected_events (refused events, with their reasons)."
+        )
     if len(found) > 1:
         lines.append(f"{len(found)} losses of this stream in the last {s.monitor_stream_loss_hours} h.")
     return alert(
         "monitor.stream_lost",
         key_suffix,
-        f"Redis lost accepted events of stream {stream} ({undelivered + pending:,} waiting at the pass before)",
+        f"Redis lost {what.split(' (')[0]} of stream {stream} ({undelivered + pending:,} waiting at the pass before)",
         lines,
         "Did Redis restart without its AOF, fail over, evict, or get flushed? `redis-cli INFO server` "
         "(uptime_in_seconds), `redis-cli INFO persistence` (aof_enabled); then make it durable (RUNBOOK "
