@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
+from psycopg.rows import namedtuple_row
 
 from analytics.collect.keys import Keys
 from analytics.collect.stats import STUCK_SAMPLE, collector_counts, collector_summary, last_load, stream_health
@@ -246,11 +247,10 @@ def stream_marker_key(stream: str) -> str:
 
 
 def _marker(client: redis.Redis, stream: str) -> str:
-    """The stream's marker, set now (a random value, no expiry) if there is none."""
-    key = stream_marker_key(stream)
-    client.set(key, uuid.uuid4().hex, nx=True)
-    value = client.get(key)
-    return value.decode() if isinstance(value, bytes) else str(value)
+    """The stream's marker, set now (a random value, no expiry) if there is none: one SET NX GET."""
+    fresh = uuid.uuid4().hex
+    value = client.set(stream_marker_key(stream), fresh, nx=True, get=True)
+    return fresh if value is None else value.decode() if isinstance(value, bytes) else str(value)
 
 
 def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings, now: datetime) -> None:
@@ -260,29 +260,55 @@ def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings,
       without the AOF or from an old snapshot, a failover to a replica behind, a FLUSHALL, a DEL;
     - the marker key this check set beside the stream is gone or another: Redis lost its data even if the stream
       has since grown past its old count.
+    The rejected streams are watched too (a refused event is kept, with its reason, in Redis until it is copied).
     What was not loaded then is gone. Each loss is recorded (analytics.stream_losses) and alerted for
     `monitor_stream_loss_hours`: a loss is an event, not a state that clears on the next pass."""
     healths = report.figures.get("streams") or [report.figures.get("stream") or {"error": "no figures"}]
     if any("error" in h for h in healths):
         return  # the stream check could not read Redis and says so itself; this one stays as it was, unchecked
     event_streams = len(healths)
-    # The rejected streams too: a refused event is kept, with its reason, in Redis until the loader copies it.
     rejected_of = {k.stream: k.rejected_stream for k in Keys.from_settings(s).loaded_keys}
     rejected = set(rejected_of.values())
     healths = healths + [stream_health(client, st, s.consumer_group, now.timestamp()) for st in sorted(rejected)]
     streams = [h["stream"] for h in healths]
-    markers = {st: _marker(client, st) for st in streams}
+    _compare_with_last_pass(conn, healths, {st: _marker(client, st) for st in streams}, now)
+
+    since = now - timedelta(hours=s.monitor_stream_loss_hours)
+    cur = conn.cursor(row_factory=namedtuple_row)
+    losses: dict[str, list[Any]] = defaultdict(list)
+    for row in cur.execute(
+        load_sql("monitor/select_recent_stream_losses"), {"streams": streams, "since": since, "now": now}
+    ):
+        losses[row.stream].append(row)
+    report.figures["streamLosses"] = [
+        {"stream": st, "detectedAt": found[0].detected_at, "count": len(found)} for st, found in sorted(losses.items())
+    ]
+    # One page per event stream, its rejections' loss a line of it (one Redis losing its data loses both); a rejected
+    # stream lost on its own pages by itself.
+    with_events = {rejected_of.get(st) for st in losses if st not in rejected}
+    for st, found in sorted(losses.items()):
+        if st in rejected and st in with_events:
+            continue
+        suffix = "" if st not in rejected and event_streams == 1 else st  # the one event stream: the plain key
+        also = losses.get(rejected_of.get(st, ""))
+        report.findings.append(_stream_lost(found, s, suffix, kept=st in rejected, rejections=also))
+    report.checked.add("monitor.stream_lost")
+
+
+def _compare_with_last_pass(conn, healths: list[dict[str, Any]], markers: dict[str, str], now: datetime) -> None:
+    """Record a loss for each stream whose entries-added went back or whose marker changed since the last pass's mark,
+    then make this pass's view the mark; in one transaction, the marks locked."""
+    streams = [h["stream"] for h in healths]
     with conn.transaction():
-        marks = {row[0]: row for row in conn.execute(load_sql("monitor/select_stream_marks"), {"streams": streams})}
+        cur = conn.cursor(row_factory=namedtuple_row)
+        marks = {m.stream: m for m in cur.execute(load_sql("monitor/select_stream_marks"), {"streams": streams})}
         for h in healths:
-            st, added = h["stream"], h["entriesAdded"]
-            mark = marks.get(st)
-            if mark is not None and mark[6] > now:
+            st, added, mark = h["stream"], h["entriesAdded"], marks.get(h["stream"])
+            if mark is not None and mark.observed_at > now:
                 continue  # a pass that overlapped this one read Redis later and compared already
             if mark is not None:
-                _, added_before, last_before, marker_before, undelivered, pending, seen_at = mark
-                marker_lost = marker_before is not None and marker_before != markers[st]
-                went_back = added is not None and added_before is not None and added < added_before
+                marker_lost = mark.marker is not None and mark.marker != markers[st]
+                went_back = added is not None and mark.entries_added is not None and added < mark.entries_added
                 if marker_lost or went_back:
                     conn.execute(
                         load_sql("monitor/insert_stream_loss"),
@@ -290,13 +316,13 @@ def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings,
                             "stream": st,
                             "now": now,
                             "marker_lost": marker_lost,
-                            "entries_added_before": added_before,
+                            "entries_added_before": mark.entries_added,
                             "entries_added_after": added,
-                            "last_id_before": last_before,
+                            "last_id_before": mark.last_id,
                             "last_id_after": h["lastGeneratedId"],
-                            "observed_before_at": seen_at,
-                            "undelivered_before": undelivered,
-                            "pending_before": pending,
+                            "observed_before_at": mark.observed_at,
+                            "undelivered_before": mark.undelivered,
+                            "pending_before": mark.pending,
                         },
                     )
             conn.execute(
@@ -311,73 +337,56 @@ def check_stream_history(report: Report, client: redis.Redis, conn, s: Settings,
                     "now": now,
                 },
             )
-    since = now - timedelta(hours=s.monitor_stream_loss_hours)
-    rows = conn.execute(
-        load_sql("monitor/select_recent_stream_losses"), {"streams": streams, "since": since, "now": now}
-    )
-    losses: dict[str, list[tuple]] = defaultdict(list)
-    for row in rows:
-        losses[row[0]].append(row)
-    report.figures["streamLosses"] = [
-        {"stream": st, "detectedAt": found[0][1], "count": len(found)} for st, found in sorted(losses.items())
-    ]
-    # One page per event stream, its rejections' loss a line of it (one Redis losing its data loses both); a rejected
-    # stream lost on its own pages by itself.
-    with_events = {rejected_of.get(st) for st in losses if st not in rejected}
-    for st, found in sorted(losses.items()):
-        if st in rejected and st in with_events:
-            continue
-        suffix = "" if st not in rejected and event_streams == 1 else st  # the one event stream: the plain key
-        also = losses.get(rejected_of.get(st, ""))
-        report.findings.append(_stream_lost(st, found, s, suffix, kept=st in rejected, rejections=also))
-    report.checked.add("monitor.stream_lost")
 
 
-def _stream_lost(
-    stream: str, found: list[tuple], s: Settings, key_suffix: str, *, kept: bool, rejections: list[tuple] | None
-) -> Alert:
-    """`kept`: a stream of kept rejections (refused events and their reasons), not of accepted events; `rejections`:
-    the losses of an event stream's rejected stream, seen at the same time."""
-    _, detected, marker_lost, before, after, last_before, last_after, seen_at, undelivered, pending = found[0]
+def _stream_lost(found: list[Any], s: Settings, key_suffix: str, *, kept: bool, rejections: list[Any] | None) -> Alert:
+    """The page for one stream's losses (`found`, newest first: select_recent_stream_losses rows). `kept`: a stream
+    of kept rejections, not of accepted events; `rejections`: the losses of an event stream's rejected stream."""
+    x = found[0]
+    waiting = x.undelivered_before + x.pending_before
     what = "kept rejections (refused events, with their reasons)" if kept else "accepted events"
-    counts = f"{before:,} entries added" if before is not None else "no entries-added figure (Redis < 7)"
-    now_counts = f"{after:,}" if after is not None else "no figure"
+    counts = (
+        f"{x.entries_added_before:,} entries added"
+        if x.entries_added_before is not None
+        else "no entries-added figure (Redis < 7)"
+    )
+    now_counts = f"{x.entries_added_after:,}" if x.entries_added_after is not None else "no figure"
     lines = [
-        f"Redis lost entries of stream {stream}. At the monitor's pass of {seen_at:%Y-%m-%d %H:%M:%S} UTC it had "
-        f"{counts} (newest id {last_before}); at {detected:%Y-%m-%d %H:%M:%S} UTC, {now_counts} (newest id "
-        f"{last_after or 'none: the stream is gone'})"
-        + ("; and the marker key the monitor keeps beside it was gone: Redis lost its data." if marker_lost else "."),
-        f"The {what} not yet loaded when it happened are gone: {undelivered + pending:,} were waiting at that pass "
-        f"({undelivered:,} not yet read by events_load, {pending:,} read and not acknowledged), plus what the "
-        "collector added after it and before the loss. The loader's watermark does not know: the minutes between "
-        f"the two passes may be short of those {'rejections' if kept else 'events'}.",
+        f"Redis lost entries of stream {x.stream}. At the monitor's pass of {x.observed_before_at:%Y-%m-%d %H:%M:%S} "
+        f"UTC it had {counts} (newest id {x.last_id_before}); at {x.detected_at:%Y-%m-%d %H:%M:%S} UTC, {now_counts} "
+        f"(newest id {x.last_id_after or 'none: the stream is gone'})"
+        + ("; and the marker key the monitor keeps beside it was gone: Redis lost its data." if x.marker_lost else "."),
+        f"The {what} not yet loaded when it happened are gone: {waiting:,} were waiting at that pass "
+        f"({x.undelivered_before:,} not yet read by events_load, {x.pending_before:,} read and not acknowledged), "
+        "plus what the collector added after it and before the loss. The loader's watermark does not know: the "
+        f"minutes between the two passes may be short of those {'rejections' if kept else 'events'}.",
     ]
     if rejections:
         r = rejections[0]
         lines.append(
-            f"Its kept rejections ({r[0]}) too: {r[8] + r[9]:,} waiting at that pass to be copied to "
-            "analytics.rejected_events (refused events, with their reasons)."
+            f"Its kept rejections ({r.stream}) too: {r.undelivered_before + r.pending_before:,} waiting at that pass "
+            "to be copied to analytics.rejected_events (refused events, with their reasons)."
         )
     if len(found) > 1:
         lines.append(f"{len(found)} losses of this stream in the last {s.monitor_stream_loss_hours} h.")
     return alert(
         "monitor.stream_lost",
         key_suffix,
-        f"Redis lost {what.split(' (')[0]} of stream {stream} ({undelivered + pending:,} waiting at the pass before)",
+        f"Redis lost {what.split(' (')[0]} of stream {x.stream} ({waiting:,} waiting at the pass before)",
         lines,
         "Did Redis restart without its AOF, fail over, evict, or get flushed? `redis-cli INFO server` "
         "(uptime_in_seconds), `redis-cli INFO persistence` (aof_enabled); then make it durable (RUNBOOK "
         f"stream-lost). The alert stays {s.monitor_stream_loss_hours} h (ANALYTICS_MONITOR_STREAM_LOSS_HOURS); "
         "analytics.stream_losses keeps the record.",
-        markerLost=marker_lost,
-        entriesAddedBefore=before,
-        entriesAddedAfter=after,
-        lastIdBefore=last_before,
-        lastIdAfter=last_after,
-        observedBeforeAt=seen_at,
-        detectedAt=detected,
-        undeliveredBefore=undelivered,
-        pendingBefore=pending,
+        markerLost=x.marker_lost,
+        entriesAddedBefore=x.entries_added_before,
+        entriesAddedAfter=x.entries_added_after,
+        lastIdBefore=x.last_id_before,
+        lastIdAfter=x.last_id_after,
+        observedBeforeAt=x.observed_before_at,
+        detectedAt=x.detected_at,
+        undeliveredBefore=x.undelivered_before,
+        pendingBefore=x.pending_before,
     )
 
 
