@@ -61,13 +61,8 @@ def durability(persistence: dict[str, Any], memory: dict[str, Any]) -> dict[str,
 
 def durability_of(client: Client, key: str) -> dict[str, Any]:
     """`durability` of the server holding `key` (the only server, unless on a cluster), with its address."""
-    server: redis.Redis = client
-    if isinstance(client, RedisCluster):
-        node = client.get_node_from_key(key)
-        if node.redis_connection is None:
-            refresh(client)
-            node = client.get_node_from_key(key)
-        server = node.redis_connection
-    kwargs = server.connection_pool.connection_kwargs
+    pool = pool_for(client, key)
+    server = redis.Redis(connection_pool=pool)  # that server alone, on its pool's connections
+    kwargs = pool.connection_kwargs
     address = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"  # a unix socket, or TCP
     return durability(server.info("persistence"), server.info("memory")) | {"server": address}

@@ -169,9 +169,9 @@ def stream_health(
         "longestIdleSeconds": None,
         "longestIdleConsumer": None,
         "lastDeliveredId": None,
-        # The stream's history (XINFO STREAM, Redis ≥ 7): entries ever added and the newest id. Neither goes back
-        # unless Redis lost the stream or part of it (a restart without AOF, a failover to a lagging replica, a
-        # FLUSHALL); the monitor compares them pass to pass (analytics.monitor.checks.check_stream_history).
+        # The stream's history (XINFO STREAM, Redis ≥ 7): entries ever added, which never goes back unless Redis lost
+        # the stream or part of it (a restart without AOF, a failover to a lagging replica, a FLUSHALL), and the newest
+        # id; the monitor compares them pass to pass (analytics.monitor.checks.check_stream_history).
         "entriesAdded": 0,
         "lastGeneratedId": None,
     }
