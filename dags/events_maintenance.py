@@ -17,7 +17,8 @@ Events themselves are dropped by day partition in `events_load` (`ANALYTICS_RETE
 Redis streams are trimmed by the loader below what it copied.
 
 `airflow_metadata` runs the `airflow db clean` CLI on the worker, which therefore needs the metadata
-database's connection (`AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`; docker-compose gives it to every Airflow service).
+database's SQLAlchemy URL in `ANALYTICS_AIRFLOW_DB_URL`: Airflow 3 replaces `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`
+in a task's environment so that task code cannot reach its database (`make up` and docker-compose set both).
 
 **If it fails:** nothing is lost, tables only grow until the next run. Read the task log: `airflow_metadata`
 prints the command's output (a table whose cleanup failed is named there); re-run the task once fixed.

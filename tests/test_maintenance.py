@@ -110,3 +110,51 @@ def test_zero_days_keeps_everything(settings, db):
         assert clean_airflow_metadata(NOW, 0) is None
     finally:
         _cleanup(db, tag)
+
+
+def test_the_metadata_clean_runs_in_a_task_that_airflow_3_keeps_from_its_database(airflow_db):
+    """A real task process has Airflow's metadata database hidden from it (the supervisor's `block_orm_access` puts a
+    placeholder in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, which the `airflow db clean` it starts inherits): the task
+    runs the clean on ANALYTICS_AIRFLOW_DB_URL, and without it fails saying so. `dag.test()` runs tasks in process,
+    with the database in reach, so the DAG test above cannot see this; here the task's function runs after that very
+    function, in a process of its own."""
+    import subprocess
+    import sys
+
+    tag = f"ret-{uuid.uuid4().hex[:8]}"
+    stamp = "%Y-%m-%d %H:%M:%S.%f"
+    with _airflow_db() as adb:
+        for name, days in (("old", 31), ("new", 29)):
+            adb.execute(
+                "INSERT INTO log (dttm, event, extra) VALUES (?, ?, ?)", (_ago(days).strftime(stamp), tag, name)
+            )
+    task = (
+        "import os, sys; from datetime import datetime; import airflow.settings\n"
+        "from airflow.sdk.execution_time.supervisor import block_orm_access\n"
+        "block_orm_access()\n"
+        "assert os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'].startswith('airflow-db-not-allowed')\n"
+        "from analytics.retention import run_airflow_clean\n"
+        "print(run_airflow_clean(datetime.fromisoformat(sys.argv[1])))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ANALYTICS_AIRFLOW_DB_URL"}
+    try:
+        hidden = subprocess.run([sys.executable, "-c", task, NOW.isoformat()], env=env, capture_output=True, text=True)
+        assert hidden.returncode != 0 and "ANALYTICS_AIRFLOW_DB_URL" in hidden.stderr
+        with _airflow_db() as adb:
+            assert adb.execute("SELECT count(*) FROM log WHERE event = ?", (tag,)).fetchone()[0] == 2  # untouched
+
+        url = f"sqlite:///{Path(airflow_db) / 'airflow.db'}"
+        given = subprocess.run(
+            [sys.executable, "-c", task, NOW.isoformat()],
+            env={**env, "ANALYTICS_AIRFLOW_DB_URL": url},
+            capture_output=True,
+            text=True,
+        )
+        assert given.returncode == 0, given.stderr[-2000:]
+        assert url not in given.stdout + given.stderr  # the URL (a password, in production) is never printed
+        with _airflow_db() as adb:
+            left = [extra for (extra,) in adb.execute("SELECT extra FROM log WHERE event = ?", (tag,))]
+        assert left == ["new"]
+    finally:
+        with _airflow_db() as adb:
+            adb.execute("DELETE FROM log WHERE event = ?", (tag,))

@@ -94,6 +94,8 @@ class Settings:
     job_runs_retention_days: int = 90
     alerts_retention_days: int = 90  # resolved alerts only
     airflow_db_retention_days: int = 30  # Airflow's own metadata (airflow db clean)
+    # Airflow's metadata database for `airflow db clean` in a task (Airflow 3 hides its own from tasks); has credentials
+    airflow_db_url: str | None = field(default=None, repr=False)
     # Airflow REST API (admin flush) and alert links.
     airflow_api_url: str = "http://127.0.0.1:8080"
     airflow_username: str | None = None
@@ -187,6 +189,7 @@ class Settings:
             job_runs_retention_days=_int(env, "ANALYTICS_JOB_RUNS_RETENTION_DAYS", 90),
             alerts_retention_days=_int(env, "ANALYTICS_ALERTS_RETENTION_DAYS", 90),
             airflow_db_retention_days=_int(env, "ANALYTICS_AIRFLOW_DB_RETENTION_DAYS", 30),
+            airflow_db_url=env.get("ANALYTICS_AIRFLOW_DB_URL") or None,
             airflow_api_url=(env.get("AIRFLOW_API_URL") or "http://127.0.0.1:8080").rstrip("/"),
             airflow_username=env.get("AIRFLOW_API_USERNAME") or None,
             airflow_password=env.get("AIRFLOW_API_PASSWORD") or None,
