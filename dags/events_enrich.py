@@ -54,7 +54,9 @@ of it); its events then show as waiting in the monitor's enrichment backlog, and
 interval writes them again. Backfill past hours with
 `airflow backfill create --dag-id events_enrich --from-date 2026-01-01T00:00Z --to-date 2026-01-01T05:00Z`
 (dates are logical dates = interval starts, both ends inclusive: six hours here; the scheduler starts
-backfill runs only while the DAG is unpaused) or clear a run in the UI. Each run's counts and timings
+backfill runs only while the DAG is unpaused) or clear a run in the UI. A run triggered without a logical date
+(`airflow dags trigger events_enrich`, or the UI's form with the date left empty) enriches the last whole UTC hour
+before it; with one (`-l 2026-01-01T05:00:00Z`), the hour that ends there. Each run's counts and timings
 are in `analytics.job_runs` (job `enrich`).
 """
 
@@ -64,7 +66,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from analytics.dag_defaults import default_args
+from analytics.dag_defaults import default_args, run_interval
+
+HOUR = timedelta(hours=1)
 
 
 @dag(
@@ -98,16 +102,15 @@ def events_enrich():
         from analytics.load.watermark import loader_ready
 
         ctx = get_current_context()
-        return loader_ready(ctx["params"], ctx["data_interval_end"])
+        return loader_ready(ctx["params"], run_interval(ctx, HOUR)[1])
 
     @task
     def enrich() -> dict:
         from analytics.enrich.tasks import enrich_data_interval
 
         ctx = get_current_context()
-        return enrich_data_interval(
-            ctx["data_interval_start"], ctx["data_interval_end"], run_id=ctx["run_id"], parser=ctx["params"]["parser"]
-        )
+        start, end = run_interval(ctx, HOUR)
+        return enrich_data_interval(start, end, run_id=ctx["run_id"], parser=ctx["params"]["parser"])
 
     wait_for_loader() >> enrich()
 

@@ -2,7 +2,8 @@
 ### events_maintenance — retention of the pipeline's bookkeeping and of Airflow's metadata
 
 Nothing the pipeline writes grows without bound. Daily, each table loses the rows older than its
-retention, measured back from the run's data interval end (0 days = keep forever):
+retention (0 days = keep forever), measured back from the run's data interval end, or for a run triggered
+without a logical date from the moment it was triggered:
 
 | what | setting (default) | kept regardless |
 |---|---|---|
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, get_current_context, task
 
-from analytics.dag_defaults import default_args
+from analytics.dag_defaults import default_args, run_interval
 
 
 @dag(
@@ -48,13 +49,13 @@ def events_maintenance():
     def bookkeeping() -> dict:
         from analytics.retention import run_retention
 
-        return run_retention(get_current_context()["data_interval_end"])
+        return run_retention(run_interval(get_current_context(), None)[1])
 
     @task(execution_timeout=timedelta(hours=1))
     def airflow_metadata() -> str | None:
         from analytics.retention import run_airflow_clean
 
-        return run_airflow_clean(get_current_context()["data_interval_end"])
+        return run_airflow_clean(run_interval(get_current_context(), None)[1])
 
     bookkeeping()
     airflow_metadata()

@@ -1,8 +1,11 @@
-"""default_args every DAG uses: retries with backoff, the failure alert on the last try, resolved on a success."""
+"""default_args every DAG uses: retries with backoff, the failure alert on the last try, resolved on a success;
+and the interval a run covers, triggered with a logical date or without."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics.monitor.alerts.notifier import FailureNotifier, SuccessNotifier
@@ -20,3 +23,26 @@ def default_args(retries: int = 2, retry_delay: timedelta = timedelta(seconds=30
         # A success resolves the task's open failure alert (one indexed query per success).
         "on_success_callback": [SuccessNotifier()],
     }
+
+
+def run_interval(ctx: Mapping[str, Any], period: timedelta | None) -> tuple[datetime, datetime]:
+    """The run's data interval. A run triggered without a logical date (`airflow dags trigger` without `-l`, the UI's
+    form with the date left empty) has none in Airflow 3: then the last whole `period` (aligned to the epoch, so whole
+    UTC hours for an hour) that ended at or before the run, as Airflow infers a manual run's interval from a logical
+    date; with `period` None, the run's moment itself."""
+    start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
+    if start is not None and end is not None:
+        return start, end
+    at = ctx["dag_run"].run_after
+    if period is None:
+        return at, at
+    step = period.total_seconds()
+    end = datetime.fromtimestamp(at.timestamp() // step * step, UTC)
+    logging.getLogger(__name__).info(
+        "run %s has no logical date: it covers [%s, %s), the last whole %s before it",
+        ctx.get("run_id"),
+        (end - period).isoformat(),
+        end.isoformat(),
+        period,
+    )
+    return end - period, end

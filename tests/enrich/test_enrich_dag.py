@@ -87,3 +87,27 @@ def test_run_fails_when_the_loader_watermark_never_reaches_the_interval_end(dagb
     assert states["wait_for_loader"] == "failed"
     assert states["enrich"] in ("upstream_failed", None)
     assert db.execute("SELECT count(*) FROM analytics.attribution WHERE event_id = %s", (event,)).fetchone()[0] == 0
+
+
+def test_a_run_triggered_without_a_logical_date_enriches_the_last_whole_hour(dagbag, settings, db):
+    """`airflow dags trigger events_enrich` (no `-l`) and the UI's form with the date left empty make a run with no
+    data interval in Airflow 3 (it was a KeyError); it enriches the last whole UTC hour before it."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    # One event in the hour just ended, one in the current hour (which a run starting after the next hour would own).
+    events = {
+        at: insert_event(db, received_at=at, user_agent=MAC_CHROME) for at in (hour - timedelta(minutes=20), hour)
+    }
+    run = dagbag.get_dag("events_enrich").test(logical_date=None, run_conf={"wait_for_loader": False})
+    assert run.state == "success" and run.logical_date is None and run.data_interval_end is None
+    end = run.run_after.replace(minute=0, second=0, microsecond=0)
+    ran = db.execute(
+        "SELECT interval_start, interval_end FROM analytics.job_runs WHERE job = 'enrich' AND run_id = %s",
+        (run.run_id,),
+    ).fetchone()
+    assert ran == (end - timedelta(hours=1), end)
+    enriched = {
+        at
+        for at, event_id in events.items()
+        if db.execute("SELECT 1 FROM analytics.attribution WHERE event_id = %s", (event_id,)).fetchone()
+    }
+    assert enriched == {at for at in events if end - timedelta(hours=1) <= at < end}
