@@ -22,7 +22,7 @@ from analytics.collect.stats import STUCK_SAMPLE, collector_counts, collector_su
 from analytics.config import Settings
 from analytics.load.watermark import loader_watermark
 from analytics.monitor.alerts.model import RUNBOOK, Alert
-from analytics.redis_client import durability_of
+from analytics.redis_client import durability_of, pool_for
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -203,10 +203,13 @@ def check_redis_durability(report: Report, client: redis.Redis, s: Settings, now
     """Redis would lose accepted events on a restart or at maxmemory: AOF off, or a maxmemory-policy that evicts
     (the risks /readyz reports). Checked on each server holding a stream the loader drains; off with
     ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0 (a lab Redis)."""
-    servers: dict[str, dict[str, Any]] = {}
+    by_pool: dict[int, list[str]] = {}  # the streams each server holds: one INFO pair per server, not per stream
     for keys in Keys.from_settings(s).loaded_keys:
-        found = durability_of(client, keys.stream)
-        servers.setdefault(found["server"], found | {"streams": []})["streams"].append(keys.stream)
+        by_pool.setdefault(id(pool_for(client, keys.stream)), []).append(keys.stream)
+    servers: dict[str, dict[str, Any]] = {}
+    for streams in by_pool.values():
+        found = durability_of(client, streams[0])
+        servers[found["server"]] = found | {"streams": streams}
     report.figures["redisDurability"] = list(servers.values())
     if s.monitor_require_durable_redis:
         for address, found in servers.items():
