@@ -14,6 +14,7 @@ Every 5 minutes, reads the same counters as `GET /v1/admin/stats` and the dashbo
 | loaded events without enrichment after 2 h | > 100 (`ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX`) |
 | Redis not durable: AOF off, or a maxmemory-policy that evicts (what `/readyz` reports) | on (`ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0` turns it off for a lab Redis) |
 | Redis lost accepted events: a stream's entries-added (XINFO STREAM) fell since the last pass (a restart without the AOF, a failover, a flush) | any; stays firing 24 h (`ANALYTICS_MONITOR_STREAM_LOSS_HOURS`) |
+| accepted events not in PostgreSQL: per whole hour the loader has passed, the collector's accepted count against the rows stored, the events dropped for an idempotency key an earlier event holds and the entries set aside (`analytics.count_checks`) | any; fires while an hour of the last 24 does not add up |
 
 An alert pages once per condition; while it stays open it is re-sent only after
 `ALERT_COOLDOWN_MINUTES` (60), and a "Resolved" message follows when it clears. Each alert names this

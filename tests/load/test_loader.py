@@ -13,6 +13,7 @@ from analytics.collect.copyrow import stream_fields
 from analytics.collect.events import fingerprint, new_event_id, normalise, parse_event
 from analytics.load.job import run_load
 from analytics.load.tasks import loader_config
+from analytics.sql import load_sql
 
 
 def make_record(i: int, received_at: datetime | None = None, **overrides) -> dict:
@@ -233,6 +234,42 @@ def test_an_idempotency_key_holds_after_redis_forgot_it(settings, redis_client, 
     assert len(stored(db, [twin_a["id"], twin_b["id"]])) == 1
     assert stored(db, [loud["id"]]) == [loud["id"].lower()]
     assert (stats.inserted, stats.already_present) == (2, 2)
+    # The two events not stored are accounted for (the monitor's check_counts), each with the event holding its key.
+    kept_twin = stored(db, [twin_a["id"], twin_b["id"]])[0]
+    lost_twin = twin_b["id"] if kept_twin == twin_a["id"] else twin_a["id"]
+    assert dropped(db, [retry["id"], twin_a["id"], twin_b["id"]]) == sorted(
+        [(retry["id"], "order-42", first["id"]), (lost_twin, "cart-7", kept_twin)]
+    )
+
+
+def dropped(db, ids: list[str]) -> list[tuple[str, str, str]]:
+    rows = db.execute(
+        "SELECT id::text, idempotency_key, kept_id::text FROM analytics.dropped_events "
+        "WHERE reason = 'idempotency_key' AND id = ANY(%s::uuid[]) ORDER BY id",
+        (ids,),
+    )
+    return [tuple(r) for r in rows]
+
+
+def test_events_dropped_for_their_key_on_the_staged_path_are_recorded_once(settings, redis_client, db):
+    """A batch taken through the staging table (a replay after a crash, or one holding a bad row) drops the same
+    events for their keys, records them, and records nothing twice when it is loaded again."""
+    from analytics.db import connect
+    from analytics.load.job import LoadStats, load_batch
+
+    owner = make_record(11, idempotency_key="staged-1")
+    add(redis_client, settings, [owner])
+    load(settings, redis_client)
+    retry, fresh = make_record(12, idempotency_key="staged-1"), make_record(13, idempotency_key="staged-2")
+    add(redis_client, settings, [retry, fresh])
+    entries = redis_client.xrange(settings.stream_key, count=10)[-2:]
+    with connect(settings.database_url) as conn:
+        conn.execute(load_sql("load/create_stage"))
+        for _ in range(2):  # the second time is the replay
+            load_batch(conn, entries, LoadStats(), fresh=False)
+            conn.commit()
+    assert stored(db, [retry["id"], fresh["id"]]) == [fresh["id"]]
+    assert dropped(db, [retry["id"], fresh["id"]]) == [(retry["id"], "staged-1", owner["id"])]
 
 
 def test_collector_rejections_are_copied_once(settings, redis_client, db):

@@ -186,7 +186,7 @@ class Ingestor:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
                 rejected.append(rejection(raw, exc.reason, errors, stage))
-        return self._append(items, pending, results, rejected, stage, rejected_at, keep=True)
+        return self._append(items, pending, results, rejected, stage, received_at, rejected_at, keep=True)
 
     def revalidate(self, items: list[tuple[Any, datetime]], received_at: datetime) -> list[Result]:
         """Replay kept rejections, each given with the moment it first arrived: one Result per item, in order.
@@ -205,7 +205,9 @@ class Ingestor:
             except EventRejected as exc:
                 errors = [e.as_dict() for e in exc.errors]
                 results[i] = Result("rejected", reason=exc.reason, errors=errors, message=str(exc))
-        return self._append([raw for raw, _ in items], pending, results, [], self.stage, now_iso, keep=False)
+        return self._append(
+            [raw for raw, _ in items], pending, results, [], self.stage, received_at, now_iso, keep=False
+        )
 
     def _append(
         self,
@@ -214,15 +216,21 @@ class Ingestor:
         results: list[Result | None],
         rejected: list[Rejection],
         stage: str,
+        received_at: datetime,
         rejected_at: str,
         *,
         keep: bool,
     ) -> list[Result]:
-        """Append the valid items (and keep `rejected` when `keep`) in one atomic call; misses confirmed first."""
-        outcomes = self.writer.append([it for _, it in pending], rejected if keep else [], rejected_at=rejected_at)
+        """Append the valid items (and keep `rejected` when `keep`) in one atomic call; misses confirmed first.
+
+        Counted in the stats minute of `received_at`, the moment the records carry, so that the collector's counts
+        of an hour and the rows stored for it can be compared exactly (the monitor's check_counts)."""
+        kept = rejected if keep else []
+        at = received_at.timestamp()
+        outcomes = self.writer.append([it for _, it in pending], kept, rejected_at=rejected_at, now=at)
         if isinstance(outcomes, Misses):
             pending = self._resolve_misses(raws, pending, outcomes, results, rejected, stage)
-            outcomes = self.writer.append([it for _, it in pending], rejected if keep else [], rejected_at=rejected_at)
+            outcomes = self.writer.append([it for _, it in pending], kept, rejected_at=rejected_at, now=at)
             assert not isinstance(outcomes, Misses)  # no reference is checked twice
         for (i, _), outcome in zip(pending, outcomes, strict=True):
             results[i] = _result(outcome)
@@ -274,6 +282,7 @@ class Ingestor:
             [],
             [rejection(raw, reason, errors, stage) for raw, reason, errors in rejected],
             rejected_at=iso_utc(received_at),
+            now=received_at.timestamp(),
         )
 
 

@@ -4,7 +4,9 @@ At-least-once reads (consumer group, XACK only after the commit) plus an idempot
 the idempotency key) give exactly-once effect. Fresh entries are COPied straight into the table; a batch
 that conflicts (a replay) or holds a bad row goes through a staging table and `INSERT … ON CONFLICT DO
 NOTHING`, bad rows isolated by bisection. An entry that cannot be loaded is kept in
-analytics.rejected_events with the reason and acknowledged; the rest of its batch loads.
+analytics.rejected_events with the reason and acknowledged; the rest of its batch loads. An event whose
+idempotency key an earlier event holds is not stored, and is recorded in analytics.dropped_events, so that every
+accepted event is accounted for (the monitor's check_counts).
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ def write_rows(conn: psycopg.Connection, lines: Sequence[bytes], *, dirty: bool 
             with conn.cursor().copy(COPY_STAGE) as copy:
                 copy.write(b"".join(lines))
             conn.execute(load_sql("load/claim_idempotency_keys"))
-            return conn.execute(load_sql("load/insert_events")).rowcount, []
+            inserted = conn.execute(load_sql("load/insert_events")).rowcount
+            if inserted < len(lines):  # a replay, or events whose idempotency key an earlier event holds
+                conn.execute(load_sql("load/insert_dropped_staged"))
+            return inserted, []
     except ROW_ERRORS as exc:
         if len(lines) == 1:
             return 0, [(lines[0], str(exc).strip().splitlines()[0])]
@@ -124,13 +129,9 @@ def copy_new_rows(conn: psycopg.Connection, batch: Batch) -> tuple[int, int] | N
                 if event_id not in won and str(uuid.UUID(event_id)) not in won
             ]
             if losers:
-                conn.execute(
-                    load_sql("load/delete_events"),
-                    {
-                        "ids": [claims["ids"][i] for i in losers],
-                        "received_at": [claims["received_at"][i] for i in losers],
-                    },
-                )
+                dropped = {name: [values[i] for i in losers] for name, values in claims.items()}
+                conn.execute(load_sql("load/delete_events"), dropped)
+                conn.execute(load_sql("load/insert_dropped_keys"), dropped)  # accounted for: check_counts
             return count - len(losers), len(losers)
     except ROW_ERRORS:
         return None

@@ -18,7 +18,14 @@ import redis
 from psycopg.rows import namedtuple_row
 
 from analytics.collect.keys import Keys
-from analytics.collect.stats import STUCK_SAMPLE, collector_counts, collector_summary, last_load, stream_health
+from analytics.collect.stats import (
+    STUCK_SAMPLE,
+    accepted_by_hour,
+    collector_counts,
+    collector_summary,
+    last_load,
+    stream_health,
+)
 from analytics.config import Settings
 from analytics.load.watermark import loader_watermark
 from analytics.monitor.alerts.model import RUNBOOK, Alert
@@ -28,6 +35,9 @@ from analytics.sql import load_sql
 log = logging.getLogger(__name__)
 
 ENRICH_LOOKBACK = timedelta(hours=24)
+HOUR = timedelta(hours=1)
+COUNT_LOOKBACK = timedelta(hours=24)  # within the collector's counters' life (STATS_TTL_SECONDS, 26 h)
+COUNT_LINES = 6  # hours named in the alert's message; the rest are in analytics.count_checks
 
 
 @dataclass
@@ -415,6 +425,85 @@ def check_load(report: Report, conn, s: Settings, now: datetime) -> None:
             )
         )
     report.checked.add("monitor.load_stale")
+
+
+def _whole_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: datetime) -> None:
+    """Accepted against stored, per whole hour the loader has passed (received_at < its watermark): every event the
+    collector counted as accepted must be a row of analytics.events, an event dropped for an idempotency key an
+    earlier event holds (analytics.dropped_events) or an entry the loader set aside (rejected_events, stage loader).
+    An hour is compared once, and again at most hourly while it does not add up; what is missing pages."""
+    report.checked.add("monitor.events_missing")
+    watermark = loader_watermark(conn, s)
+    since_row = conn.execute(load_sql("monitor/select_counts_since")).fetchone()
+    if watermark is None or since_row is None:
+        report.figures["counts"] = None
+        return
+    first = max(_whole_hour(since_row[0]) + HOUR, _whole_hour(now) - COUNT_LOOKBACK)
+    done = {row[0]: row for row in conn.execute(load_sql("monitor/select_count_checks"), {"since": first})}
+    hours, hour = [], first
+    while hour + HOUR <= min(watermark, now):
+        last = done.get(hour)
+        if last is None or (last[5] != 0 and last[6] <= now - HOUR):
+            hours.append(hour)
+        hour += HOUR
+    if hours:
+        accepted = accepted_by_hour(client, Keys.from_settings(s), hours)
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                load_sql("monitor/count_stored_by_hour"), {"start": hours[0], "end": hours[-1] + HOUR}
+            )
+        }
+        with conn.transaction():
+            for h in hours:
+                rows, dropped, set_aside = stored[h]
+                record = {
+                    "hour": h,
+                    "accepted": accepted[h][0],
+                    "stored": rows,
+                    "dropped": dropped,
+                    "set_aside": set_aside,
+                    "missing": accepted[h][0] - rows - dropped - set_aside,
+                    "checked_at": now,
+                }
+                conn.execute(load_sql("monitor/upsert_count_check"), record)
+                done[h] = (h, record["accepted"], rows, dropped, set_aside, record["missing"], now)
+    missing = [row for row in done.values() if row[0] >= first and row[5] > 0]
+    report.figures["counts"] = {
+        "since": first,
+        "checkedUpTo": hour,
+        "hoursChecked": len(hours),
+        "missing": sum(row[5] for row in missing),
+        "hoursMissing": len(missing),
+    }
+    if missing:
+        report.findings.append(_events_missing(sorted(missing), watermark))
+
+
+def _events_missing(rows: list[tuple], watermark: datetime) -> Alert:
+    total = sum(row[5] for row in rows)
+    lines = [
+        f"{h:%Y-%m-%d %H:00} UTC: {accepted:,} accepted, {stored:,} stored, {dropped:,} dropped as idempotency-key "
+        f"duplicates, {set_aside:,} set aside by the loader: {missing:,} missing"
+        for h, accepted, stored, dropped, set_aside, missing, _ in rows[-COUNT_LINES:]
+    ]
+    if len(rows) > COUNT_LINES:
+        lines.insert(0, f"... and {len(rows) - COUNT_LINES} earlier hours (analytics.count_checks)")
+    lines.append(f"Everything received before the loader's watermark ({watermark:%Y-%m-%d %H:%M} UTC) was loaded.")
+    return alert(
+        "monitor.events_missing",
+        "",
+        f"{total:,} accepted events are not in analytics.events ({len(rows)} hours)",
+        lines,
+        "Did Redis lose data (monitor.stream_lost)? Else the loader acknowledged entries it did not store: its "
+        "logs for those hours, and `SELECT * FROM analytics.count_checks WHERE missing <> 0 ORDER BY hour`.",
+        hours=[row[0] for row in rows],
+        missing=total,
+    )
 
 
 def check_nightly(report: Report, conn, s: Settings, now: datetime) -> None:

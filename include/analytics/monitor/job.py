@@ -18,6 +18,7 @@ from analytics.monitor.checks import (
     Report,
     alert,
     check_collector,
+    check_counts,
     check_enrich,
     check_load,
     check_nightly,
@@ -42,6 +43,7 @@ def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
         "stream_history": lambda: check_stream_history(report, client, conn, s, now),
         "redis_durability": lambda: check_redis_durability(report, client, s, now),
         "load": lambda: check_load(report, conn, s, now),
+        "counts": lambda: check_counts(report, client, conn, s, now),
         "nightly": lambda: check_nightly(report, conn, s, now),
         "enrich": lambda: check_enrich(report, conn, s, now),
     }
