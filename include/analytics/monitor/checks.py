@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 ENRICH_LOOKBACK = timedelta(hours=24)
 HOUR = timedelta(hours=1)
 COUNT_LOOKBACK = timedelta(hours=24)  # within the collector's counters' life (STATS_TTL_SECONDS, 26 h)
+# An hour is compared once the loader's watermark is this far past its end: a collector whose clock runs behind
+# Redis' by more than the watermark's margin cannot have its last events of the hour still on their way.
+COUNT_SETTLE = timedelta(minutes=5)
 COUNT_LINES = 6  # hours named in the alert's message; the rest are in analytics.count_checks
 
 
@@ -445,7 +448,7 @@ def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: da
     first = max(_whole_hour(since_row[0]) + HOUR, _whole_hour(now) - COUNT_LOOKBACK)
     done = {row[0]: row for row in conn.execute(load_sql("monitor/select_count_checks"), {"since": first})}
     hours, hour = [], first
-    while hour + HOUR <= min(watermark, now):
+    while hour + HOUR + COUNT_SETTLE <= min(watermark, now):
         last = done.get(hour)
         if last is None or (last[5] != 0 and last[6] <= now - HOUR):
             hours.append(hour)
