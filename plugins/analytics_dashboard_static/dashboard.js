@@ -217,7 +217,17 @@
     var root = $("#loads");
     var body = $("tbody", root);
     while (body.firstChild) body.removeChild(body.firstChild);
-    if (!sectionState(root, l, l && l.empty)) { figure("last-load", l && l.error ? l.error : "–", l && l.detail, "error"); return; }
+    if (!sectionState(root, l, l && l.empty)) {
+      figure("last-load", l && l.error ? l.error : "–", l && l.detail, "error");
+      figure("counts", "–", l && l.detail, "error");
+      return;
+    }
+    // The monitor's accepted-against-stored check (RUNBOOK events-missing): what it found over the last day.
+    var c = l.counts;
+    figure("counts", c.missing ? num(c.missing) + " missing" : "all stored",
+      c.comparedUpTo ? (c.hoursMissing ? num(c.hoursMissing) + (c.hoursMissing === 1 ? " hour" : " hours") + " short · " : "") + "hours before " + hhmm(c.comparedUpTo) + " UTC compared"
+        : "no whole hour compared yet",
+      c.missing ? "alert" : null);
     if (!l.last) { figure("last-load", "never", "no load has run yet", l.stale ? "alert" : null, l.breaches); return; }
     figure("last-load", dur(l.sinceLastLoadSeconds) + " ago",
       num(l.last.inserted) + (l.last.inserted === 1 ? " row in " : " rows in ") + dur(l.last.duration_ms / 1000) + " · data " + dur(l.dataFreshnessSeconds) + " old",

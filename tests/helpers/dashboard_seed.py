@@ -45,6 +45,7 @@ class Seeded:
     backlog_waiting: int = 0
     firing_alert_title: str = ""
     resolved_alert_log_url: str = ""
+    counts_compared_up_to: datetime | None = None
     ids: dict[str, list] = field(default_factory=dict)
 
 
@@ -96,6 +97,17 @@ def seed_dashboard(db, redis_client, settings) -> Seeded:
             [(timedelta(milliseconds=1), 500, 500, 0, 400), (timedelta(0), 1240, 1234, 6, 850)]
         )
     ]
+    # An hour the monitor's count check found 3 accepted events short of (and one that added up, after it).
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    out.ids["count_checks"] = [hour, hour + timedelta(hours=1)]
+    for h, stored in ((hour, 7), (hour + timedelta(hours=1), 10)):
+        db.execute(
+            """INSERT INTO analytics.count_checks (hour, accepted, stored, dropped, set_aside, missing, checked_at)
+               VALUES (%s, 10, %s, 0, 0, %s, %s)
+               ON CONFLICT (hour) DO UPDATE SET stored = excluded.stored, missing = excluded.missing""",
+            (h, stored, 10 - stored, now),
+        )
+    out.counts_compared_up_to = hour + timedelta(hours=2)
     out.ids["job_runs"] = [
         db.execute(
             """INSERT INTO analytics.job_runs (job, run_id, interval_start, interval_end, started_at, finished_at, stats)
@@ -171,3 +183,4 @@ def cleanup(db, seeded: Seeded) -> None:
     db.execute("DELETE FROM analytics.load_runs WHERE id = ANY(%s)", (ids.get("load_runs", []),))
     db.execute("DELETE FROM analytics.job_runs WHERE id = ANY(%s)", (ids.get("job_runs", []),))
     db.execute("DELETE FROM analytics.alerts WHERE id = ANY(%s)", (ids.get("alerts", []),))
+    db.execute("DELETE FROM analytics.count_checks WHERE hour = ANY(%s)", (ids.get("count_checks", []),))

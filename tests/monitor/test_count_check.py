@@ -117,7 +117,7 @@ def test_accepted_events_missing_from_the_table_page_with_their_hour(own_db, red
     assert first["figures"]["counts"]["missing"] == 2 and first["figures"]["counts"]["hoursMissing"] == 1
     assert f"{KIND}" in first["alerts"]["fired"]
     (page,) = _hooks(posts, KIND)
-    assert "2 accepted events are not in analytics.events (1 hours)" in page["title"]
+    assert "2 accepted events are not in analytics.events (1 hour)" in page["title"]
     assert f"{h0 + HOUR:%Y-%m-%d %H}:00 UTC: 8 accepted, 5 stored" in page["message"]
     assert "2 missing" in page["message"]
 

@@ -86,6 +86,9 @@ def test_overview_shows_seeded_numbers(plugin_module, settings, seeded):
     assert loads["last"]["duration_ms"] == seeded.last_load_duration_ms
     assert 0 <= loads["sinceLastLoadSeconds"] < 30
     assert [r["inserted"] for r in loads["recent"][:2]] == [1234, 500]
+    # What the monitor's count check found over the last day: the seeded hour 3 events short.
+    assert (loads["counts"]["missing"], loads["counts"]["hoursMissing"]) == (3, 1)
+    assert loads["counts"]["comparedUpTo"] >= seeded.counts_compared_up_to.isoformat().replace("+00:00", "Z")
 
     e = body["enrichment"]
     assert e["ok"]

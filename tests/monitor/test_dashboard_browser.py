@@ -133,6 +133,9 @@ def test_dashboard_in_airflow_ui_shows_seeded_numbers_live(api_server, browser, 
         expect(fig("oldest-pending").locator(".value")).to_have_text(re.compile(r"^[23] min$"))
         expect(fig("oldest-pending").locator(".sub")).to_contain_text("2 pending")
         expect(fig("last-load").locator(".sub")).to_contain_text("1,234 rows in 850 ms")
+        expect(fig("counts").locator(".value")).to_have_text("3 missing")
+        expect(fig("counts").locator(".sub")).to_contain_text("1 hour short · hours before ")
+        expect(fig("counts")).to_have_class(re.compile(r"\balert\b"))
         # The test's Redis as it is (the shared one keeps nothing on disk): the figure says what INFO says.
         from analytics.redis_client import durability_of
 

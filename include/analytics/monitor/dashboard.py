@@ -117,7 +117,19 @@ def loads_section(conn: psycopg.Connection, settings: Settings, now: datetime) -
         "breaches": breaches,
         "sinceLastLoadSeconds": _age(now, last["finished_at"]) if last else None,
         "dataFreshnessSeconds": _age(now, last["max_received_at"]) if last else None,
+        "counts": _counts(conn, now),
         "empty": "no load has run yet" if last is None else None,
+    }
+
+
+def _counts(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """What the monitor's accepted-against-stored check found over the last day (it writes, the page only reads)."""
+    since = now.replace(minute=0, second=0, microsecond=0) - checks.COUNT_LOOKBACK
+    last, hours_missing, missing = conn.execute(load_sql("dashboard/select_count_checks"), {"since": since}).fetchone()
+    return {
+        "comparedUpTo": _iso(last + checks.HOUR) if last else None,
+        "hoursMissing": hours_missing,
+        "missing": missing,
     }
 
 
