@@ -102,7 +102,9 @@ def _checks(conn) -> dict[datetime, tuple]:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def test_accepted_events_missing_from_the_table_page_with_their_hour(own_db, redis_client):
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])  # a session zone whose whole hours are not UTC's
+def test_accepted_events_missing_from_the_table_page_with_their_hour(own_db, redis_client, monkeypatch, zone):
+    monkeypatch.setenv("PGTZ", zone)  # the monitor's connection
     s, conn, posts = own_db
     now = datetime.now(UTC)
     h0 = now.replace(minute=0, second=0, microsecond=0) - 5 * HOUR
@@ -130,7 +132,9 @@ def test_accepted_events_missing_from_the_table_page_with_their_hour(own_db, red
     assert third["figures"]["counts"]["missing"] == 2
 
 
-def test_hours_before_the_collector_counted_by_received_at_are_not_compared(own_db, redis_client):
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_hours_before_the_collector_counted_by_received_at_are_not_compared(own_db, redis_client, monkeypatch, zone):
+    monkeypatch.setenv("PGTZ", zone)
     s, conn, posts = own_db
     now = datetime.now(UTC)
     _counting_since(conn, now - 3 * HOUR)  # h0 + 1 h (4 h ago) is before the first whole hour after that
@@ -138,4 +142,5 @@ def test_hours_before_the_collector_counted_by_received_at_are_not_compared(own_
     result = monitor(s.database_url, redis_client, s, now)
     assert result["figures"]["counts"]["missing"] == 0
     assert min(_checks(conn)) >= (now - 3 * HOUR).replace(minute=0, second=0, microsecond=0) + HOUR
+    assert {h.astimezone(UTC).minute for h in _checks(conn)} == {0}  # whole UTC hours, whatever the session zone
     assert not _hooks(posts, KIND)

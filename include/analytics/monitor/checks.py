@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -431,7 +431,8 @@ def check_load(report: Report, conn, s: Settings, now: datetime) -> None:
 
 
 def _whole_hour(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
+    """The UTC hour `t` falls in (whatever zone the database session gave it: +05:30 has other whole hours)."""
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: datetime) -> None:
@@ -446,7 +447,10 @@ def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: da
         report.figures["counts"] = None
         return
     first = max(_whole_hour(since_row[0]) + HOUR, _whole_hour(now) - COUNT_LOOKBACK)
-    done = {row[0]: row for row in conn.execute(load_sql("monitor/select_count_checks"), {"since": first})}
+    done = {
+        _whole_hour(row[0]): (_whole_hour(row[0]), *row[1:])
+        for row in conn.execute(load_sql("monitor/select_count_checks"), {"since": first})
+    }
     hours, hour = [], first
     while hour + HOUR + COUNT_SETTLE <= min(watermark, now):
         last = done.get(hour)
