@@ -10,6 +10,7 @@ without a logical date from the moment it was triggered:
 | `analytics.idempotency_keys` | `ANALYTICS_IDEMPOTENCY_KEYS_RETENTION_DAYS` (30) | — |
 | `analytics.load_runs` | `ANALYTICS_LOAD_RUNS_RETENTION_DAYS` (30) | the newest run and the one with the highest watermark |
 | `analytics.job_runs` | `ANALYTICS_JOB_RUNS_RETENTION_DAYS` (90) | each job's latest run |
+| `analytics.count_checks`, `analytics.dropped_events` (the monitor's accepted-against-stored check) | `ANALYTICS_JOB_RUNS_RETENTION_DAYS` (90) | — |
 | `analytics.alerts` (resolved) | `ANALYTICS_ALERTS_RETENTION_DAYS` (90) | firing alerts |
 | Airflow's metadata (`airflow db clean --skip-archive`) | `ANALYTICS_AIRFLOW_DB_RETENTION_DAYS` (30) | each DAG's latest scheduled run |
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from psycopg.types.json import Jsonb
 
 NOW = datetime.now(UTC)
+KEPT = {"keys_new", "loads_new", "jobs_new", "jobs_only", "alerts_new", "firing", "checks_new", "dropped_new"}
 
 
 def _ago(days: float) -> datetime:
@@ -41,6 +42,22 @@ def _seed(db, tag: str) -> dict[str, list]:
             (job, tag, _ago(days), _ago(days)),
         ).fetchone()
         ids[name] = [rid]
+    for name, days in (("checks_old", 91), ("checks_new", 89)):
+        hour = _ago(days).replace(minute=0, second=0, microsecond=0)
+        db.execute(
+            "INSERT INTO analytics.count_checks (hour, accepted, stored, dropped, set_aside, missing, checked_at)"
+            " VALUES (%s, 0, 0, 0, 0, 0, %s)",
+            (hour, NOW),
+        )
+        ids[name] = [hour]
+    for name, days in (("dropped_old", 91), ("dropped_new", 89)):
+        event_id = uuid.uuid4()
+        db.execute(
+            "INSERT INTO analytics.dropped_events (id, received_at, reason, source, idempotency_key)"
+            " VALUES (%s, %s, 'idempotency_key', 'web', %s)",
+            (event_id, _ago(days), tag),
+        )
+        ids[name] = [event_id]
     for name, state, days in (("alerts_old", "resolved", 91), ("alerts_new", "resolved", 89), ("firing", "firing", 91)):
         (rid,) = db.execute(
             "INSERT INTO analytics.alerts (kind, alert_key, state, title, message, details, created_at, resolved_at)"
@@ -57,6 +74,8 @@ def _present(db, ids: dict[str, list]) -> set[str]:
         "loads": "SELECT 1 FROM analytics.load_runs WHERE id = %s",
         "jobs": "SELECT 1 FROM analytics.job_runs WHERE id = %s",
         "alerts": "SELECT 1 FROM analytics.alerts WHERE id = %s",
+        "checks": "SELECT 1 FROM analytics.count_checks WHERE hour = %s",
+        "dropped": "SELECT 1 FROM analytics.dropped_events WHERE id = %s",
         "firing": "SELECT 1 FROM analytics.alerts WHERE id = %s",
     }
     return {name for name, (value,) in ids.items() if db.execute(queries[name.split("_")[0]], (value,)).fetchone()}
@@ -67,6 +86,8 @@ def _cleanup(db, tag: str) -> None:
     db.execute("DELETE FROM analytics.load_runs WHERE run_id = %s", (tag,))
     db.execute("DELETE FROM analytics.job_runs WHERE run_id = %s", (tag,))
     db.execute("DELETE FROM analytics.alerts WHERE alert_key LIKE %s", (f"{tag}%",))
+    db.execute("DELETE FROM analytics.dropped_events WHERE idempotency_key = %s", (tag,))
+    db.execute("DELETE FROM analytics.count_checks WHERE hour < %s", (_ago(80),))  # only _seed writes such hours
 
 
 def _airflow_db() -> sqlite3.Connection:
@@ -85,7 +106,7 @@ def test_maintenance_dag_deletes_only_rows_past_retention(dagbag, settings, db):
     try:
         run = dagbag.get_dag("events_maintenance").test()
         assert run.state == "success"
-        assert _present(db, ids) == {"keys_new", "loads_new", "jobs_new", "jobs_only", "alerts_new", "firing"}
+        assert _present(db, ids) == KEPT
         with _airflow_db() as adb:
             left = [extra for (extra,) in adb.execute("SELECT extra FROM log WHERE event = ?", (tag,))]
         assert left == ["new"]
@@ -106,7 +127,7 @@ def test_a_run_triggered_without_a_logical_date_measures_from_its_own_moment(dag
             monkeypatch.setattr(task, "retries", 0)
         run = dag.test(logical_date=None)
         assert run.state == "success" and run.logical_date is None
-        assert _present(db, ids) == {"keys_new", "loads_new", "jobs_new", "jobs_only", "alerts_new", "firing"}
+        assert _present(db, ids) == KEPT
     finally:
         _cleanup(db, tag)
 

@@ -25,6 +25,8 @@ TABLES = {
     "load_runs": ("retention/delete_load_runs", "load_runs_retention_days"),
     "job_runs": ("retention/delete_job_runs", "job_runs_retention_days"),
     "alerts": ("retention/delete_alerts", "alerts_retention_days"),
+    "count_checks": ("retention/delete_count_checks", "job_runs_retention_days"),
+    "dropped_events": ("retention/delete_dropped_events", "job_runs_retention_days"),
 }
 
 
