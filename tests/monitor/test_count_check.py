@@ -7,10 +7,12 @@ Each test has a database of its own: analytics.events of the session's database 
 
 from __future__ import annotations
 
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from analytics.collect.copyrow import COLUMNS
@@ -44,6 +46,12 @@ def own_db(settings, http_receiver, monkeypatch):  # noqa: F811
             yield Settings.from_env(), conn, posts
     finally:
         drop_database(url)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _counting_since(conn, when: datetime) -> None:
@@ -127,6 +135,11 @@ def test_accepted_events_missing_from_the_table_page_with_their_hour(own_db, red
     second = monitor(s.database_url, redis_client, s, now + timedelta(minutes=5))
     assert second["figures"]["counts"]["hoursChecked"] == 0
     assert KIND in second["alerts"]["suppressed"]
+    # A pass whose count check cannot run (its Redis gone) says so and leaves the page firing, not resolved.
+    dead = redis.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=0.5)
+    blind = monitor(s.database_url, dead, s, now + timedelta(minutes=65))
+    assert "monitor.check_failed.counts" in blind["alerts"]["fired"]
+    assert KIND not in blind["alerts"]["resolved"]
     third = monitor(s.database_url, redis_client, s, now + timedelta(minutes=65))
     assert third["figures"]["counts"]["hoursChecked"] == 2  # h0 + 1 h, and the hour with the uncounted row
     assert third["figures"]["counts"]["missing"] == 2

@@ -440,11 +440,11 @@ def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: da
     collector counted as accepted must be a row of analytics.events, an event dropped for an idempotency key an
     earlier event holds (analytics.dropped_events) or an entry the loader set aside (rejected_events, stage loader).
     An hour is compared once, and again at most hourly while it does not add up; what is missing pages."""
-    report.checked.add("monitor.events_missing")
     watermark = loader_watermark(conn, s)
     since_row = conn.execute(load_sql("monitor/select_counts_since")).fetchone()
     if watermark is None or since_row is None:
         report.figures["counts"] = None
+        report.checked.add("monitor.events_missing")
         return
     first = max(_whole_hour(since_row[0]) + HOUR, _whole_hour(now) - COUNT_LOOKBACK)
     done = {
@@ -489,6 +489,7 @@ def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: da
     }
     if missing:
         report.findings.append(_events_missing(sorted(missing), watermark))
+    report.checked.add("monitor.events_missing")  # only once it ran: a check that failed leaves its alert as it was
 
 
 def _events_missing(rows: list[tuple], watermark: datetime) -> Alert:
@@ -500,7 +501,8 @@ def _events_missing(rows: list[tuple], watermark: datetime) -> Alert:
     ]
     if len(rows) > COUNT_LINES:
         lines.insert(0, f"... and {len(rows) - COUNT_LINES} earlier hours (analytics.count_checks)")
-    lines.append(f"Everything received before the loader's watermark ({watermark:%Y-%m-%d %H:%M} UTC) was loaded.")
+    mark = watermark.astimezone(UTC)
+    lines.append(f"Everything received before the loader's watermark ({mark:%Y-%m-%d %H:%M} UTC) was loaded.")
     return alert(
         "monitor.events_missing",
         "",
