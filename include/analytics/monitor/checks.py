@@ -506,7 +506,8 @@ def _events_missing(rows: list[tuple], watermark: datetime) -> Alert:
     return alert(
         "monitor.events_missing",
         "",
-        f"{total:,} accepted events are not in analytics.events ({len(rows)} hour{'s' if len(rows) > 1 else ''})",
+        f"{total:,} accepted event{'s are' if total > 1 else ' is'} not in analytics.events "
+        f"({len(rows)} hour{'s' if len(rows) > 1 else ''})",
         lines,
         "Did Redis lose data (monitor.stream_lost)? Else the loader acknowledged entries it did not store: its "
         "logs for those hours, and `SELECT * FROM analytics.count_checks WHERE missing <> 0 ORDER BY hour`.",
