@@ -31,6 +31,7 @@ from analytics.migrate import migrate  # noqa: E402
 from analytics.seed import seed  # noqa: E402
 from analytics_pipeline_client import Client  # noqa: E402
 from tests.helpers.gunicorn_collector import gunicorn_collector  # noqa: E402
+from tests.helpers.rudder_sdk import rudder_client_class  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 REPEATS = 3
@@ -78,7 +79,7 @@ def sdk(url: str, run: str, module: str) -> float:
     if module == "segment":
         from segment.analytics.client import Client as SdkClient
     else:
-        from rudderstack.analytics.client import Client as SdkClient
+        SdkClient = rudder_client_class()
     errors: list = []
     c = SdkClient(
         write_key="bench",

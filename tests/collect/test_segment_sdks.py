@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -13,22 +12,9 @@ from segment.analytics.request import APIError as SegmentAPIError
 from analytics.load.job import run_load
 from analytics.load.tasks import loader_config
 from tests.helpers.live_collector import live_collector
+from tests.helpers.rudder_sdk import rudder_client_class
 
-
-def _rudder_client_class():
-    """RudderStack's SDK calls python-dotenv's `load_dotenv()` when imported (rudderstack/analytics/get_env.py): in a
-    checkout where `make up` wrote `.env`, that put the running stack's settings (its Airflow metadata database, its
-    AIRFLOW_HOME) into this test session's environment for every later test. Import it with the environment put back."""
-    saved = dict(os.environ)
-    try:
-        from rudderstack.analytics.client import Client
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return Client
-
-
-RudderClient = _rudder_client_class()
+RudderClient = rudder_client_class()
 
 WRITE_KEY = "wk_sdk_test"
 
