@@ -13,6 +13,7 @@ import redis
 from analytics.collect.copyrow import entry_record
 from analytics.collect.keys import Keys
 from tests.collect.test_collector import ev
+from tests.helpers.lossy_proxy import lossy_proxy
 
 # Explicit occurredAt: a resend then has the same fingerprint whatever second the server receives it in.
 EV = ev(sessionId="res", occurredAt=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())
@@ -108,6 +109,46 @@ def test_a_failed_xadd_leaves_no_fingerprint_and_a_retry_is_accepted(
         "reason": "idempotency_key",
     }
     probe.close()
+
+
+def test_a_lost_reply_writes_nothing_twice(settings, redis_client, db):
+    """The append script ran, its reply was lost (the connection dropped on the way back: a failover, a proxy): the
+    collector runs the call again. Events that nothing deduplicates (no actor or session, so no fingerprint; no
+    idempotency key) and the batch's rejection must not be written twice: before, each such event was a second
+    entry with the same id, counted accepted twice, so monitor.events_missing paged for an event that was stored."""
+    from analytics.collect.stats import accepted_by_hour
+    from analytics.load.job import run_load
+    from analytics.load.tasks import loader_config
+    from ingest_api import create_app
+
+    port = redis_client.connection_pool.connection_kwargs["port"]
+    events = [{"eventType": "cta_clicked", "source": "web", "props": {"ctaId": f"lost-{i}"}} for i in range(3)]
+    bad = {"eventType": "cta_clicked", "source": "web", "props": {"ctaId": 7}}
+    with lossy_proxy(port) as proxy:
+        c = create_app(settings.with_overrides(redis_url=proxy.url)).test_client()
+        assert c.post("/v1/track", json={**EV, "sessionId": "warm"}).status_code == 202  # the script is loaded
+        proxy.lose_reply_to(b"EVALSHA")
+        answer = c.post("/v1/track/batch", json={"events": [*events, bad]})
+    assert proxy.lost == 1  # the fault happened: the call ran and its reply went nowhere
+    assert answer.status_code == 200
+    results = answer.get_json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "accepted", "accepted", "rejected"]
+    lost_ids = [r["id"] for r in results[:3]]
+    assert _ids(redis_client, settings.stream_key)[1:] == lost_ids  # each once, not twice
+    assert redis_client.xlen(Keys.from_settings(settings).rejected_stream) == 1
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = [hour - timedelta(hours=1), hour]
+    assert sum(accepted_by_hour(redis_client, Keys.from_settings(settings), hours)[h][0] for h in hours) == 4
+
+    ids = _ids(redis_client, settings.stream_key)
+    (rejection,) = [sid.decode() for sid, _ in redis_client.xrange(Keys.from_settings(settings).rejected_stream)]
+    try:
+        run_load(settings.database_url, redis_client, loader_config(settings, time_budget_s=5.0, block_ms=50))
+        stored = db.execute("SELECT count(*) FROM analytics.events WHERE id = ANY(%s::uuid[])", (lost_ids,))
+        assert stored.fetchone()[0] == 3
+    finally:
+        db.execute("DELETE FROM analytics.events WHERE id = ANY(%s::uuid[])", (ids,))
+        db.execute("DELETE FROM analytics.rejected_events WHERE stage = 'collector' AND stream_id = %s", (rejection,))
 
 
 def test_postgres_down_known_refs_pass_unknown_get_503(settings, redis_client):

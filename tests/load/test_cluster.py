@@ -57,6 +57,11 @@ def test_collector_and_events_load_on_a_cluster(settings, cluster, monkeypatch, 
     first, retry = (client.post("/v1/track", json=keyed).get_json() for _ in range(2))
     assert (retry["status"], retry["id"]) == ("duplicate", first["id"])
     ids.append(first["id"])
+    # Nothing deduplicates an event without actor, session or key, so its call (and a rejection's) keeps its reply
+    # under a key of its own (a second run after a lost reply returns it): in the call's slot, or CROSSSLOT.
+    loose = client.post("/v1/track/batch", json={"events": [ev(None, 8), ev(None, 9, eventType="nope")]}).get_json()
+    assert [r["status"] for r in loose["results"]] == ["accepted", "rejected"]
+    ids.append(loose["results"][0]["id"])
 
     rc = RedisCluster.from_url(cluster.url)
     try:

@@ -4,28 +4,37 @@
 -- again. Otherwise: keep the requests' rejections, then dedupe and append their valid events, and return one string
 -- per event: its stream entry id, or "=<reason>:<original id>" for a duplicate (one flat string each is cheaper
 -- to send and to read than a nested reply).
--- KEYS: stream, stats hash (this minute), rejected stream, known users, assets, licenses, projects, payouts,
---   then per event: fingerprint key ("" = none: never fingerprint-deduplicated), idempotency key ("" = none);
---   a shard on a Redis Cluster says "none" with the stream's key instead (every key of a call must share its slot).
+-- KEYS: stream, stats hash (this minute), rejected stream, this call's reply key ("" = none), known users, assets,
+--   licenses, projects, payouts, then per event: fingerprint key ("" = none: never fingerprint-deduplicated),
+--   idempotency key ("" = none); a shard on a Redis Cluster says "none" with the stream's key instead (every key of a
+--   call must share its slot).
+-- The reply key makes a call that carries rejections or events that nothing else deduplicates (no fingerprint, no
+-- idempotency key) safe to run twice: the caller runs it again when the reply was lost (a dropped connection, a
+-- failover); the first run keeps its reply there for a minute and the second returns it, writing nothing.
 -- ARGV: fp ttl, idem ttl, stats ttl, rejected count R,
 --   then per rejection (8): stats suffix "reason|source|event_type", payload, reason, errors, source, event_type, stage,
 --   rejected_at,
 --   then per event (6): id, COPY line (analytics.collect.copyrow), stats suffix "source|event_type", actor id to check ("" = none),
---   entity set index (0 = none, 1..5 = KEYS[3 + n]), entity id.
+--   entity set index (0 = none, 1..5 = KEYS[4 + n]), entity id.
 -- Checks and XADD run in one script so a fingerprint can never exist without its event: the fingerprint is claimed
 -- (SET NX GET: one command for the check and the claim) just before the XADD, and dropped again if the XADD fails.
-local stream, stats, rejected = KEYS[1], KEYS[2], KEYS[3]
+local stream, stats, rejected, reply_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if reply_key == stream then reply_key = "" end
+if reply_key ~= "" then
+  local earlier = redis.call("GET", reply_key)
+  if earlier then return cjson.decode(earlier) end
+end
 local fp_ttl, idem_ttl, stats_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local n_rej = tonumber(ARGV[4])
 local first_event = 4 + 8 * n_rej
-local n = (#KEYS - 8) / 2
+local n = (#KEYS - 9) / 2
 local misses = {"miss"}
 -- Each id is looked up once per call: a batch often names the same actor and entity many times.
 local known = {{}, {}, {}, {}, {}}
 local function is_known(kind, id)
   local seen = known[kind][id]
   if seen == nil then
-    seen = redis.call("SISMEMBER", KEYS[3 + kind], id) == 1
+    seen = redis.call("SISMEMBER", KEYS[4 + kind], id) == 1
     known[kind][id] = seen
   end
   return seen
@@ -55,7 +64,7 @@ end
 local out = {}
 local counts = {}
 for i = 1, n do
-  local fp_key, idem_key = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
+  local fp_key, idem_key = KEYS[8 + 2 * i], KEYS[9 + 2 * i]
   if fp_key == stream then fp_key = "" end
   if idem_key == stream then idem_key = "" end
   local id, payload, suffix = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -99,4 +108,5 @@ for i = 1, n do
 end
 for field, c in pairs(counts) do redis.call("HINCRBY", stats, field, c) end
 redis.call("EXPIRE", stats, stats_ttl, "NX")  -- NX: set once per bucket, not re-propagated to the AOF on every call
+if reply_key ~= "" then redis.call("SET", reply_key, cjson.encode(out), "EX", 60) end
 return out

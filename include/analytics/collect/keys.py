@@ -64,6 +64,11 @@ class Keys:
     def idempotency(self, source: str, key: str) -> str:
         return f"{self.prefix}:idem:{source}:{key}"
 
+    def reply(self, token: str) -> str:
+        """Where the append script keeps one call's reply for a minute, so that running the call again after a lost
+        reply returns it instead of writing twice (append.lua)."""
+        return f"{self.prefix}:reply:{token}"
+
     def stats(self, bucket: int) -> str:
         return f"{self.prefix}:stats:{bucket}"
 

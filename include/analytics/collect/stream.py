@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +129,12 @@ class StreamWriter:
     def _execute(self, calls: list[Call]) -> None:
         """One script call for `calls` (same stats bucket); sets each call's result. Calls whose items all passed
         the reference check are run again when another call's items missed (the script wrote nothing)."""
+        none = self._none
         while calls:
-            keys: list[str] = [self.keys.stream, self.keys.stats(calls[0].bucket), self.keys.rejected_stream]
+            # The reply key's place is filled below, once it is known whether the call needs one.
+            keys: list[str] = [self.keys.stream, self.keys.stats(calls[0].bucket), self.keys.rejected_stream, none]
             keys += self._fixed_keys
+            unguarded = False  # rejections, or events nothing else deduplicates: a second run would write them twice
             args: list[Any] = [
                 self.fp_ttl,
                 self.idem_ttl,
@@ -138,6 +142,7 @@ class StreamWriter:
                 sum(len(c.rejections) for c in calls),
             ]
             for c in calls:
+                unguarded |= bool(c.rejections)
                 for r in c.rejections:
                     args += (
                         STAT_SEP.join((r.reason, r.stat_source, r.stat_event_type)),
@@ -149,9 +154,10 @@ class StreamWriter:
                         r.stage,
                         c.rejected_at,
                     )
-            fp_key, idem_key, none = self.keys.fingerprint, self.keys.idempotency, self._none
+            fp_key, idem_key = self.keys.fingerprint, self.keys.idempotency
             for c in calls:
                 for item in c.items:
+                    unguarded |= not (item.fingerprint or item.idempotency_key)
                     keys += (
                         fp_key(item.fingerprint) if item.fingerprint else none,
                         idem_key(item.source, item.idempotency_key) if item.idempotency_key else none,
@@ -165,6 +171,8 @@ class StreamWriter:
                         kind,
                         item.entity_ref if kind else "",
                     )
+            if unguarded:
+                keys[3] = self.keys.reply(os.urandom(12).hex())
             raw = self._script(keys, args)
             self.script_calls += 1
             if not raw or _s(raw[0]) != "miss":
@@ -249,7 +257,9 @@ class _Script:
         except redis.ConnectionError:
             # A socket left dead by a Redis restart, or on a cluster a master gone (its replica may hold its slots
             # now): learn the slots again and retry once, reconnecting. Should the lost reply hide a script that
-            # did run, the retry answers "duplicate" with the same event id — the dedupe makes it safe.
+            # did run, the retry writes nothing twice: events with a fingerprint or an idempotency key are answered
+            # "duplicate" with the same event id, and a call carrying anything else (rejections, events nothing
+            # deduplicates) gets the first run's reply back from its reply key (append.lua).
             refresh(self.client)
             return self._in_step(self._connection(), keys, args)
         except redis.TimeoutError:
