@@ -208,3 +208,26 @@ def test_routing_is_pinned():
         Item("id-4", None, "web", None, b"", route="s-9"),
     ]
     assert [shard_of(i, 4) for i in items] == [3, 2, 0, 0]
+
+
+def test_set_aside_entries_of_two_shards_with_one_stream_id_are_both_kept(sharded, redis_client, db):
+    """Stream ids are per stream: two shards appending in the same millisecond give the same id. The loader's
+    rejections were unique on (stage, stream id), so the second shard's entry set aside at that id was lost (and
+    events_missing paged for it); the same for the shards' collector rejections. Now (stage, stream, stream id)."""
+    keys = Keys.from_settings(sharded)
+    sid = f"{int(datetime.now(UTC).timestamp() * 1000)}-7"
+    rejection = {"payload": "{}", "reason": "unknown_event_type", "errors": "[]", "stage": "collector"}
+    shards = keys.shard_keys[:2]
+    for k in shards:
+        redis_client.xadd(k.stream, {"e": "{not json"}, id=sid)  # can never load: set aside by the loader
+        redis_client.xadd(k.rejected_stream, rejection, id=sid)
+    try:
+        for stream in load_streams(sharded):
+            run_load(sharded.database_url, redis_client, loader_config(sharded, stream, time_budget_s=5.0))
+        kept = db.execute(
+            "SELECT stage, stream FROM analytics.rejected_events WHERE stream_id = %s ORDER BY 1, 2", (sid,)
+        ).fetchall()
+        expected = [("collector", k.rejected_stream) for k in shards] + [("loader", k.stream) for k in shards]
+        assert kept == sorted(expected)
+    finally:
+        db.execute("DELETE FROM analytics.rejected_events WHERE stream_id = %s", (sid,))

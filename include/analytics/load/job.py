@@ -164,7 +164,7 @@ def load_batch(
             inserted = 0
         for line, error in bad:
             rejects.append(loader_rejection(stream_id(line).decode(), batch.fields(line), "invalid", error))
-        insert_rejections(conn, rejects)
+        insert_rejections(conn, rejects, stream=stats.stream)
     ids = batch.ids
     if after_commit is not None:
         after_commit(ids)

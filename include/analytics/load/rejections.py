@@ -69,14 +69,16 @@ def _text(value: Any) -> str | None:
     return value.replace("\x00", "\ufffd") if isinstance(value, str) and value else None
 
 
-def insert_rejections(conn: psycopg.Connection, params: list[dict[str, Any]]) -> int:
-    """Insert rejections inside the caller's transaction; returns how many were set aside in a safe form.
+def insert_rejections(conn: psycopg.Connection, params: list[dict[str, Any]], *, stream: str) -> int:
+    """Insert rejections of entries read from `stream` inside the caller's transaction; returns how many were set
+    aside in a safe form.
 
     A row PostgreSQL refuses (jsonb refuses NUL escapes and lone surrogates, a btree refuses an oversized
     key, ...) is isolated by bisection under savepoints and kept as escaped text instead, so one poison
     rejection never blocks the others, nor the events behind it."""
     if not params:
         return 0
+    params = [{**p, "stream": stream} for p in params]
     try:
         with conn.transaction():
             conn.cursor().executemany(load_sql("load/insert_rejected_event"), params)
@@ -87,7 +89,7 @@ def insert_rejections(conn: psycopg.Connection, params: list[dict[str, Any]]) ->
                 conn.execute(load_sql("load/insert_rejected_event"), storable(params[0], exc))
             return 1
     mid = len(params) // 2
-    return insert_rejections(conn, params[:mid]) + insert_rejections(conn, params[mid:])
+    return insert_rejections(conn, params[:mid], stream=stream) + insert_rejections(conn, params[mid:], stream=stream)
 
 
 def storable(row: dict[str, Any], error: Exception) -> dict[str, Any]:
@@ -99,6 +101,7 @@ def storable(row: dict[str, Any], error: Exception) -> dict[str, Any]:
     at = row.get("rejected_at")
     return {
         **{k: _escaped(row.get(k), MAX_SHORT_TEXT) for k in ("stage", "source", "event_type", "stream_id")},
+        "stream": row["stream"],
         "reason": _escaped(row.get("reason"), MAX_SHORT_TEXT) or "unknown",
         "payload": _escaped(row.get("payload")) or "",
         "detail": Jsonb(
@@ -146,7 +149,7 @@ def copy_collector_rejections(
     ):
         params = [_collector_rejection(sid.decode(), f) for sid, f in entries if f]
         with conn.transaction():
-            set_aside = insert_rejections(conn, params)
+            set_aside = insert_rejections(conn, params, stream=stream)
         if set_aside:
             log.warning("%d collector rejection(s) stored as escaped text: PostgreSQL refused them as sent", set_aside)
         client.xack(stream, group, *[sid for sid, _ in entries])
