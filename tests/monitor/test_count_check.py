@@ -140,6 +140,10 @@ def test_accepted_events_missing_from_the_table_page_with_their_hour(own_db, red
     blind = monitor(s.database_url, dead, s, now + timedelta(minutes=65))
     assert "monitor.check_failed.counts" in blind["alerts"]["fired"]
     assert KIND not in blind["alerts"]["resolved"]
+    # Nor does a pass that cannot tell how far the loader got (a stream never loaded yet: here a shard added).
+    unsure = monitor(s.database_url, redis_client, s.with_overrides(stream_shards=2), now + timedelta(minutes=65))
+    assert unsure["figures"]["counts"] is None
+    assert KIND not in unsure["alerts"]["resolved"]
     third = monitor(s.database_url, redis_client, s, now + timedelta(minutes=65))
     assert third["figures"]["counts"]["hoursChecked"] == 2  # h0 + 1 h, and the hour with the uncounted row
     assert third["figures"]["counts"]["missing"] == 2
