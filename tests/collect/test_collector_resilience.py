@@ -138,7 +138,7 @@ def test_a_lost_reply_writes_nothing_twice(settings, redis_client, db):
     assert redis_client.xlen(Keys.from_settings(settings).rejected_stream) == 1
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     hours = [hour - timedelta(hours=1), hour]
-    assert sum(accepted_by_hour(redis_client, Keys.from_settings(settings), hours)[h][0] for h in hours) == 4
+    assert sum(accepted_by_hour(redis_client, Keys.from_settings(settings), hours)[h] for h in hours) == 4
 
     ids = _ids(redis_client, settings.stream_key)
     (rejection,) = [sid.decode() for sid, _ in redis_client.xrange(Keys.from_settings(settings).rejected_stream)]

@@ -135,18 +135,21 @@ def collector_timeseries(client: redis.Redis, keys: Keys, minutes: int, now: flo
     return series
 
 
-def accepted_by_hour(client: redis.Redis, keys: Keys, hours: list[datetime]) -> dict[datetime, tuple[int, int]]:
-    """Per whole UTC hour: (events counted accepted, minutes of it that still have counters). Since migration 0017
-    an event is counted in the minute of its received_at, so an hour's count is the events received in it."""
+def accepted_by_hour(client: redis.Redis, keys: Keys, hours: list[datetime]) -> dict[datetime, int]:
+    """Per whole UTC hour: the events counted accepted. Since migration 0017 an event is counted in the minute of its
+    received_at, so an hour's count is the events received in it."""
     per_hour = 3600 // STATS_BUCKET_SECONDS
     buckets = [int(h.timestamp()) + STATS_BUCKET_SECONDS * i for h in hours for i in range(per_hour)]
-    out: dict[datetime, tuple[int, int]] = {}
     replies = _read(client, keys, buckets)
-    for n, hour in enumerate(hours):
-        minutes = replies[n * per_hour : (n + 1) * per_hour]
-        accepted = sum(int(v) for m in minutes for f, v in m.items() if _parse(f)[0] == "accepted")
-        out[hour] = (accepted, sum(1 for m in minutes if m))
-    return out
+    return {
+        hour: sum(
+            int(v)
+            for m in replies[n * per_hour : (n + 1) * per_hour]
+            for f, v in m.items()
+            if _parse(f)[0] == "accepted"
+        )
+        for n, hour in enumerate(hours)
+    }
 
 
 def _id_ms(entry_id: bytes | str) -> int:

@@ -435,6 +435,19 @@ def _whole_hour(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+@dataclass(frozen=True)
+class CountCheck:
+    """One hour's comparison, as analytics.count_checks keeps it (`missing` = accepted - stored - dropped - set_aside)."""
+
+    hour: datetime
+    accepted: int
+    stored: int
+    dropped: int
+    set_aside: int
+    missing: int
+    checked_at: datetime
+
+
 def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: datetime) -> None:
     """Accepted against stored, per whole hour the loader has passed (received_at < its watermark): every event the
     collector counted as accepted must be a row of analytics.events, an event dropped for an idempotency key an
@@ -449,13 +462,13 @@ def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: da
         return
     first = max(_whole_hour(since_row[0]) + HOUR, _whole_hour(now) - COUNT_LOOKBACK)
     done = {
-        _whole_hour(row[0]): (_whole_hour(row[0]), *row[1:])
+        _whole_hour(row[0]): CountCheck(_whole_hour(row[0]), *row[1:])
         for row in conn.execute(load_sql("monitor/select_count_checks"), {"since": first})
     }
     hours, hour = [], first
     while hour + HOUR + COUNT_SETTLE <= min(watermark, now):
         last = done.get(hour)
-        if last is None or (last[5] != 0 and last[6] <= now - HOUR):
+        if last is None or (last.missing != 0 and last.checked_at <= now - HOUR):
             hours.append(hour)
         hour += HOUR
     if hours:
@@ -469,50 +482,44 @@ def check_counts(report: Report, client: redis.Redis, conn, s: Settings, now: da
         with conn.transaction():
             for h in hours:
                 rows, dropped, set_aside = stored[h]
-                record = {
-                    "hour": h,
-                    "accepted": accepted[h][0],
-                    "stored": rows,
-                    "dropped": dropped,
-                    "set_aside": set_aside,
-                    "missing": accepted[h][0] - rows - dropped - set_aside,
-                    "checked_at": now,
-                }
-                conn.execute(load_sql("monitor/upsert_count_check"), record)
-                done[h] = (h, record["accepted"], rows, dropped, set_aside, record["missing"], now)
-    missing = [row for row in done.values() if row[0] >= first and row[5] > 0]
+                check = CountCheck(
+                    h, accepted[h], rows, dropped, set_aside, accepted[h] - rows - dropped - set_aside, now
+                )
+                conn.execute(load_sql("monitor/upsert_count_check"), vars(check))
+                done[h] = check
+    missing = [c for c in done.values() if c.hour >= first and c.missing > 0]
     report.figures["counts"] = {
         "since": first,
         "checkedUpTo": hour,
         "hoursChecked": len(hours),
-        "missing": sum(row[5] for row in missing),
+        "missing": sum(c.missing for c in missing),
         "hoursMissing": len(missing),
     }
     if missing:
-        report.findings.append(_events_missing(sorted(missing), watermark))
+        report.findings.append(_events_missing(sorted(missing, key=lambda c: c.hour), watermark))
     report.checked.add("monitor.events_missing")  # only once it ran: a check that failed leaves its alert as it was
 
 
-def _events_missing(rows: list[tuple], watermark: datetime) -> Alert:
-    total = sum(row[5] for row in rows)
+def _events_missing(checks: list[CountCheck], watermark: datetime) -> Alert:
+    total = sum(c.missing for c in checks)
     lines = [
-        f"{h:%Y-%m-%d %H:00} UTC: {accepted:,} accepted, {stored:,} stored, {dropped:,} dropped as idempotency-key "
-        f"duplicates, {set_aside:,} set aside by the loader: {missing:,} missing"
-        for h, accepted, stored, dropped, set_aside, missing, _ in rows[-COUNT_LINES:]
+        f"{c.hour:%Y-%m-%d %H:00} UTC: {c.accepted:,} accepted, {c.stored:,} stored, {c.dropped:,} dropped as "
+        f"idempotency-key duplicates, {c.set_aside:,} set aside by the loader: {c.missing:,} missing"
+        for c in checks[-COUNT_LINES:]
     ]
-    if len(rows) > COUNT_LINES:
-        lines.insert(0, f"... and {len(rows) - COUNT_LINES} earlier hours (analytics.count_checks)")
+    if len(checks) > COUNT_LINES:
+        lines.insert(0, f"... and {len(checks) - COUNT_LINES} earlier hours (analytics.count_checks)")
     mark = watermark.astimezone(UTC)
     lines.append(f"Everything received before the loader's watermark ({mark:%Y-%m-%d %H:%M} UTC) was loaded.")
     return alert(
         "monitor.events_missing",
         "",
         f"{total:,} accepted event{'s are' if total > 1 else ' is'} not in analytics.events "
-        f"({len(rows)} hour{'s' if len(rows) > 1 else ''})",
+        f"({len(checks)} hour{'s' if len(checks) > 1 else ''})",
         lines,
         "Did Redis lose data (monitor.stream_lost)? Else the loader acknowledged entries it did not store: its "
         "logs for those hours, and `SELECT * FROM analytics.count_checks WHERE missing <> 0 ORDER BY hour`.",
-        hours=[row[0] for row in rows],
+        hours=[c.hour for c in checks],
         missing=total,
     )
 
