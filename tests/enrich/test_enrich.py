@@ -250,6 +250,21 @@ def test_empty_interval_is_recorded_and_a_reversed_one_rejected(db, database_url
         enrich_interval(database_url, start, start)
 
 
+def test_a_session_s_actor_is_its_first_event_s_in_any_run_order(db, database_url, hour):
+    """A visitor browses anonymously (hour 1), then signs in (hour 2): the session's actor is the anonymous id
+    whichever hour is enriched first (a backfill in reverse order gave the user: the first run to write won)."""
+    h1, h2 = hour, hour + timedelta(hours=1)
+    actors = {}
+    for order in ((h1, h2), (h2, h1)):
+        sid = f"s-{uuid.uuid4().hex[:8]}"
+        insert_event(db, received_at=h1 + timedelta(minutes=50), session_id=sid, actor_id="anon-7")
+        insert_event(db, received_at=h2 + timedelta(minutes=5), session_id=sid, actor_id="usr_004")
+        for start in order:
+            enrich_interval(database_url, start, start + timedelta(hours=1))
+        actors[order] = db.execute("SELECT actor_id FROM analytics.sessions WHERE session_id = %s", (sid,)).fetchone()
+    assert list(actors.values()) == [("anon-7",), ("anon-7",)]
+
+
 def test_first_event_of_a_session_ties_break_on_the_smaller_id(db, database_url, hour):
     """Two events share the session's first instant: the smaller id is the first, whatever the insert order;
     the first known actor is taken even though the session starts anonymous."""

@@ -2,7 +2,7 @@
 -- snapshot: analytics/enrich/sessions.py), merged into analytics.sessions (the one place session context
 -- lives: the analytics.attribution view reads it); returns (sessions touched, of which new).
 -- started_at / last_event_at take least / greatest, and the first event (by time, then id) decides
--- referrer, landing page and UTM: so a late event from before the known start corrects the session,
+-- the actor, referrer, landing page and UTM: so a late event from before the known start corrects the session,
 -- and merging the same interval twice changes nothing. event_count adds this run's events minus what
 -- an earlier run of the same interval had counted (enrich_removed).
 WITH st AS (
@@ -21,7 +21,9 @@ WITH st AS (
       FROM st
       LEFT JOIN enrich_removed r USING (session_id)
     ON CONFLICT (session_id) DO UPDATE SET
-        actor_id = coalesce(s.actor_id, excluded.actor_id),
+        -- The first event's actor (else the one known so far): the same in any run order, as the first touch.
+        actor_id = CASE WHEN (excluded.started_at, excluded.first_event_id) < (s.started_at, s.first_event_id)
+                        THEN coalesce(excluded.actor_id, s.actor_id) ELSE coalesce(s.actor_id, excluded.actor_id) END,
         started_at = least(s.started_at, excluded.started_at),
         last_event_at = greatest(s.last_event_at, excluded.last_event_at),
         event_count = s.event_count + excluded.event_count,
