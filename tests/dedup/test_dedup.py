@@ -71,6 +71,20 @@ def test_chain_rule_anchors_on_kept_events_only(db, database_url, day):
     assert [(_dup(db, i) or {}).get("of") for i in ids] == [None, ids[0], None, ids[2]]
 
 
+def test_an_overlapping_run_never_marks_an_anchor_kept_earlier(db, database_url, day):
+    """Runs' windows overlap (a manual run covers the 24 h before its trigger). A and B = A + 0.6 s arrive at 10:00; a
+    run over them marks B a duplicate of A. X = A - 0.5 s arrives at 14:00 (a late flush). The nightly run over the
+    whole day marked A a duplicate of X: B stayed marked as a copy of the now hidden A though it is 1.1 s after X,
+    a false duplicate no re-run could repair. A mark's anchor stays kept: X and A are kept, B stays A's duplicate."""
+    t = day + timedelta(hours=9)
+    a = _insert(db, day + timedelta(hours=10), t)
+    b = _insert(db, day + timedelta(hours=10), t + timedelta(milliseconds=600))
+    assert deduplicate(database_url, day + timedelta(hours=9), day + timedelta(hours=11)).marked == 1
+    x = _insert(db, day + timedelta(hours=14), t - timedelta(milliseconds=500))
+    assert deduplicate(database_url, day, day + timedelta(days=1)).marked == 0
+    assert [(_dup(db, i) or {}).get("of") for i in (x, a, b)] == [None, None, a]
+
+
 def test_rerun_marks_nothing_new_and_keeps_marks(db, database_url, day):
     t = day + timedelta(hours=1)
     a = _insert(db, t)

@@ -4,6 +4,7 @@ CREATE TEMP TABLE dedup_candidates (
     occurred_at  timestamptz NOT NULL,
     in_window    boolean     NOT NULL,
     marked       boolean     NOT NULL,
+    anchor       boolean     NOT NULL,  -- an earlier run kept it and marked another event a duplicate of it
     cluster_id   bigint      NOT NULL,
     rn           bigint      NOT NULL
 ) ON COMMIT DROP

@@ -2,7 +2,8 @@
 -- source and props): an event is a duplicate of the latest *kept* event before it when it lies within
 -- the window of it; a duplicate never anchors another. a, b = a+0.8s, c = b+0.8s, all with equal
 -- props: b is a duplicate of a, c is kept (1.6 s after a). Had b other props than a, all three are kept. The walk advances every cluster one row per step, set-based.
--- Rows already marked stay duplicates; unmarked context rows are kept events (an earlier run's verdict).
+-- Rows already marked stay duplicates; unmarked context rows and anchors of earlier marks are kept events (an
+-- earlier run's verdict: a mark's anchor is always a kept event).
 WITH RECURSIVE walk AS (
     SELECT cluster_id, rn, id, received_at, marked, marked AS is_dup,
            CASE WHEN marked THEN NULL ELSE id END AS anchor_id,
@@ -16,7 +17,7 @@ WITH RECURSIVE walk AS (
     FROM walk w
     JOIN dedup_candidates c ON c.cluster_id = w.cluster_id AND c.rn = w.rn + 1
     CROSS JOIN LATERAL (
-        SELECT c.marked OR coalesce(c.in_window AND c.occurred_at - w.anchor_at <= %(window)s, false) AS dup
+        SELECT c.marked OR coalesce(c.in_window AND NOT c.anchor AND c.occurred_at - w.anchor_at <= %(window)s, false) AS dup
     ) v
 )
 UPDATE analytics.events e
