@@ -19,6 +19,13 @@ def test_served_small_cacheable_and_revalidated(client):
     assert again.status_code == 304
 
 
+def test_readable_cross_origin_for_subresource_integrity(client):
+    """<script crossorigin integrity=...> fetches in CORS mode: without Access-Control-Allow-Origin it fails."""
+    resp = client.get("/v1/tracker.js", headers={"Origin": "https://shop.example"})
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in resp.headers
+
+
 def test_script_parses():
     node = shutil.which("node")
     assert node, "node is needed for the browser tests (scripts/env.sh installs the npm packages with it)"
