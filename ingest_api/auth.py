@@ -53,7 +53,8 @@ def require_write_key(body_key: object = None) -> None:
         return
     given = given_write_key(request.headers.get("X-Write-Key"), request.headers.get("Authorization", ""), body_key)
     if not given:
-        msg = "missing write key (X-Write-Key, Bearer or Basic auth; /segment also reads the body's writeKey)"
+        msg = "missing write key (X-Write-Key, Bearer or Basic auth; /v1/track/batch and /segment also read the body's"
+        msg += " writeKey)"
         raise ApiError(401, "unauthorized", msg)
     if not matches(given, allowed):
         raise ApiError(401, "unauthorized", "unknown write key")

@@ -13,7 +13,9 @@ SCRIPT = Path(__file__).parent / "static" / "tracker.js"
 
 @bp.get("/tracker.js")
 def tracker() -> Response:
-    # Loaded by a <script> tag, which needs no CORS; revalidated by ETag after 5 minutes so a new version spreads.
+    # Revalidated by ETag after 5 minutes so a new version spreads. A plain <script> tag needs no CORS, but one with
+    # `crossorigin` (Subresource Integrity) does: the script is public, so any origin may read it.
     response = send_file(SCRIPT, mimetype="text/javascript", conditional=True, etag=True, max_age=300)
     response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response

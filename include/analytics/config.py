@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/analytics"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -43,6 +44,30 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def cors_origin(entry: str) -> str:
+    """An ANALYTICS_CORS_ORIGINS entry as a browser writes the Origin header it must equal: lower-case scheme and
+    host, no path or trailing slash, no default port (`HTTPS://Shop.Example:443/` -> `https://shop.example`).
+    `*`, `null` and what does not parse as scheme://host are kept as written (without a trailing slash)."""
+    trimmed = entry.strip().rstrip("/")
+    try:
+        parts = urlsplit(trimmed)
+        port = parts.port
+    except ValueError:
+        return trimmed
+    if not parts.scheme or not parts.hostname:
+        return trimmed
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # hostname is lower-cased
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else "")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(cors_origin(entry) for entry in _csv(env, name)))
 
 
 @dataclass(frozen=True)
@@ -199,7 +224,7 @@ class Settings:
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
             segment_event_map=_csv(env, "ANALYTICS_SEGMENT_EVENT_MAP"),
-            cors_origins=_csv(env, "ANALYTICS_CORS_ORIGINS"),
+            cors_origins=_origins(env, "ANALYTICS_CORS_ORIGINS"),
             session_inactivity_minutes=_int(env, "ANALYTICS_SESSION_INACTIVITY_MINUTES", 30),
             alert_timeout_seconds=_float(env, "ALERT_TIMEOUT_SECONDS", 5.0),
             alert_cooldown_minutes=_int(env, "ALERT_COOLDOWN_MINUTES", 60),

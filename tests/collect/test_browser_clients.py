@@ -1,7 +1,10 @@
 """Browser clients in real headless Chromium: pages on another origin than the collector send events with Segment's
 analytics.js (@segment/analytics-next from npm, package-lock.json) and with the collector's own /v1/tracker.js;
 then events_load and events_enrich run, and the rows say what the browser did. Nothing is fetched from a CDN:
-every request that leaves 127.0.0.1 is refused and the test fails on it."""
+every request that leaves 127.0.0.1 is refused and the test fails on it. analytics.js loads chunks at run time
+(queryString.bundle when the URL has ajs_ parameters, as the landing URL here does) from its public path, which
+is `window.analytics._cdn` + "/analytics-next/bundles/" (else cdn.segment.com): the page sets `_cdn` to its own
+origin's /vendor, where the page server serves the whole dist/umd folder."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import mimetypes
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +31,7 @@ AJS_DIST = ROOT / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd
 WRITE_KEY = "wk_browser"
 REFERRER = "https://news.example/launch-post"
 UTM = "utm_source=news&utm_medium=social&utm_campaign=launch"
+AJS_AID = "ajs-visitor-0042"  # ?ajs_aid= on analytics.js's landing URL: its queryString chunk sets the anonymous id
 
 # The tracker's pages: a landing page with buttons for an SPA navigation, a tracked click and a click that
 # leaves the page right after an event (so only the pagehide beacon can deliver that event).
@@ -40,9 +44,11 @@ TRACKER_PAGE = """<!doctype html><html><head><title>{title}</title>
 </body></html>"""
 
 # analytics-next loaded from the package (its UMD build), settings inline: its Segment.io integration posts to
-# the collector's Segment prefix; nothing asks a CDN for settings.
+# the collector's Segment prefix; nothing asks a CDN for settings. `_cdn`, set before the script runs, is where
+# its chunks come from (<_cdn>/analytics-next/bundles/<chunk>): this origin, not cdn.segment.com.
 AJS_PAGE = """<!doctype html><html><head><title>{title}</title>
-<script src="/vendor/analytics-next/index.js"></script>
+<script>window.analytics = {{_cdn: "{origin}/vendor"}};</script>
+<script src="/vendor/analytics-next/bundles/index.js"></script>
 <script>
 window.ready = AnalyticsNext.AnalyticsBrowser.load(
   {{writeKey: "{key}", cdnURL: "{collector}/segment",
@@ -61,10 +67,11 @@ class Pages:
 
     origin: str = ""
     collector: str = ""
+    served: list[str] = field(default_factory=list)  # the paths this origin was asked for
 
     def render(self, path: str) -> str | None:
         host = self.collector.removeprefix("http://")
-        fill = {"collector": self.collector, "host": host, "key": WRITE_KEY}
+        fill = {"collector": self.collector, "host": host, "key": WRITE_KEY, "origin": self.origin}
         return {
             "/tr/landing.html": lambda: TRACKER_PAGE.format(title="Landing", **fill),
             "/tr/next.html": lambda: TRACKER_PAGE.format(title="Next", **fill),
@@ -75,15 +82,16 @@ class Pages:
 
 @contextmanager
 def page_server() -> Iterator[Pages]:
-    """Another origin (its own port) serving the test pages and analytics-next's files from node_modules."""
+    """Another origin (its own port) serving the test pages and analytics-next's dist/umd from node_modules."""
     pages = Pages()
 
     @Request.application
     def app(request: Request) -> Response:
+        pages.served.append(request.path)
         if (html := pages.render(request.path)) is not None:
             return Response(html, mimetype="text/html")
-        if request.path.startswith("/vendor/analytics-next/"):
-            file = (AJS_DIST / request.path.removeprefix("/vendor/analytics-next/")).resolve()
+        if request.path.startswith("/vendor/analytics-next/bundles/"):
+            file = (AJS_DIST / request.path.removeprefix("/vendor/analytics-next/bundles/")).resolve()
             if file.is_file() and AJS_DIST.resolve() in file.parents:
                 return Response(file.read_bytes(), mimetype=mimetypes.guess_type(file.name)[0] or "text/plain")
         return Response("not found", status=404)
@@ -162,8 +170,8 @@ def test_analytics_js_and_the_tracker_from_another_origin(browser, settings, red
         page.wait_for_function("window.tracker && window.tracker.loaded")
         page.evaluate("tracker.flush()")
 
-        # analytics.js: landing page with UTM, a tracked click, then the next page.
-        page.goto(f"{origin}/ajs/landing.html?{UTM}", referer=REFERRER)
+        # analytics.js: landing page with UTM and an anonymous id in ajs_aid, a tracked click, then the next page.
+        page.goto(f"{origin}/ajs/landing.html?{UTM}&ajs_aid={AJS_AID}", referer=REFERRER)
         page.evaluate("window.ready")
         page.click("#cta")
         delivery = page.evaluate("window.sent.then(ctx => JSON.stringify(ctx.logs().map(l => l.message)))")
@@ -178,6 +186,8 @@ def test_analytics_js_and_the_tracker_from_another_origin(browser, settings, red
         paths = [r["path"] for r in gate.requests]
         beacons = [r for r in gate.requests if r["path"] == "/v1/track/batch" and r["body"]]
     assert outside == []  # nothing from a CDN or anywhere else
+    chunks = [p for p in pages.served if p.startswith("/vendor/analytics-next/bundles/queryString.bundle.")]
+    assert chunks, pages.served  # the ajs_ chunk came from the page's origin
     assert "/v1/tracker.js" in paths and "/segment/v1/p" in paths and "/segment/v1/t" in paths
     leave = [b for b in beacons if any(e["props"].get("ctaId") == "leave" for e in b["body"]["events"])]
     # Sent by navigator.sendBeacon on pagehide (a beacon is a no-cors request; the tracker's fetch is a cors one).
@@ -228,6 +238,7 @@ def _load_enrich_and_check(dagbag, db, ids: list[str], origin: str, user_agent: 
         ("cta_clicked", "buy"),
         ("page_viewed", "/ajs/pricing.html"),
     ]
+    assert {(r["actor_type"], r["actor_id"]) for r in ajs} == {("anonymous", AJS_AID)}  # from ?ajs_aid=
     for group, source in ((tracker, "web"), (ajs, "segment")):
         assert {r["source"] for r in group} == {source}
         assert {(r["actor_type"], r["actor_id"]) for r in group} == {("anonymous", group[0]["actor_id"])}
@@ -239,7 +250,7 @@ def _load_enrich_and_check(dagbag, db, ids: list[str], origin: str, user_agent: 
         assert {r["session_started_at"] for r in group} == {first["occurred_at"]}
         assert {(r["utm_source"], r["utm_medium"], r["utm_campaign"]) for r in group} == {("news", "social", "launch")}
         assert {r["referrer"] for r in group} == {REFERRER}
-        landing = "/tr/landing.html" if source == "web" else "/ajs/landing.html"
-        assert {r["landing_page"] for r in group} == {f"{origin}{landing}?{UTM}"}
+        landing = f"/tr/landing.html?{UTM}" if source == "web" else f"/ajs/landing.html?{UTM}&ajs_aid={AJS_AID}"
+        assert {r["landing_page"] for r in group} == {f"{origin}{landing}"}
     assert ajs[0]["session_id"].startswith("d-")  # derived by enrichment: analytics.js sends no session id
     assert tracker[0]["session_id"] == tracker[0]["client_session"]

@@ -323,6 +323,9 @@ def test_write_keys_when_configured(settings):
 
     c = create_app(settings.with_overrides(write_keys=("wk_live_1", "wk_live_2"))).test_client()
     assert c.post("/v1/track", json=ev()).status_code == 401
+    missing = c.post("/v1/track/batch", json={"events": [ev()]}).get_json()["message"]
+    assert "/v1/track/batch" in missing and "writeKey" in missing  # where a key may be: a batch's body too
+    assert c.post("/v1/track/batch", json={"events": [ev(sessionId="b")], "writeKey": "wk_live_1"}).status_code == 200
     assert c.post("/v1/track", json=ev(), headers={"X-Write-Key": "wrong"}).status_code == 401
     assert c.post("/v1/track", json=ev(), headers={"X-Write-Key": "wk_live_2"}).status_code == 202
     resp = c.post(

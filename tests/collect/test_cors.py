@@ -90,3 +90,19 @@ def test_settings_read_the_origins():
     assert s.cors_origins == ("http://a.test", "https://b.test")
     assert s.session_inactivity_minutes == 45
     assert Settings.from_env({}).cors_origins == ()
+
+
+def test_origins_are_normalised_as_browsers_send_them(settings):
+    """A trailing slash, capitals or a default port in the setting would otherwise never equal an Origin header."""
+    from analytics.config import Settings
+
+    env = {"ANALYTICS_CORS_ORIGINS": "https://Shop.Example/, HTTP://a.test:80, https://b.test:8443/app/, *, null"}
+    origins = Settings.from_env(env).cors_origins
+    assert origins == ("https://shop.example", "http://a.test", "https://b.test:8443", "*", "null")
+    assert Settings.from_env({"ANALYTICS_CORS_ORIGINS": "https://x.test/,https://X.test"}).cors_origins == (
+        "https://x.test",
+    )
+    env = {"ANALYTICS_CORS_ORIGINS": "https://Shop.Example/"}
+    client = _app(settings, Settings.from_env(env).cors_origins).test_client()
+    resp = _preflight(client, "/v1/track/batch", "https://shop.example")
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"

@@ -33,16 +33,15 @@ class Gate:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(raw)
+        record = {
+            "path": environ["PATH_INFO"],
+            "raw": raw,
+            "headers": _headers(environ),
+            "body": _decode(environ, raw),
+            "at": time.monotonic(),  # arrival, for lower bounds ("not before the interval"), never upper
+        }
         with self.lock:
-            self.requests.append(
-                {
-                    "path": environ["PATH_INFO"],
-                    "raw": raw,
-                    "headers": _headers(environ),
-                    "body": _decode(environ, raw),
-                    "at": time.monotonic(),  # arrival, for lower bounds ("not before the interval"), never upper
-                }
-            )
+            self.requests.append(record)
             fail, lose, status = self.fail_next > 0, self.fail_next <= 0 and self.lose_next > 0, self.status_once
             self.fail_next -= fail
             self.lose_next -= lose
@@ -60,7 +59,19 @@ class Gate:
             body = b"".join(self.app(environ, lambda *a, **k: None))
             assert body  # the collector did answer; the answer is what gets lost
             return _reply(start_response, "502 Bad Gateway", {"code": "bad_gateway", "message": "injected"})
-        return self.app(environ, start_response)
+
+        def recording(status: str, headers, exc_info=None):
+            record["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        answer = self.app(environ, recording)
+        try:
+            data = b"".join(answer)
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        record["answer"] = _decode({}, data)  # the collector's own answer (a passed-through request only)
+        return [data]
 
     def events_per_request(self, path: str = "/v1/track/batch") -> list[int]:
         return [len(r["body"]["events"]) for r in self.requests if r["path"] == path]
@@ -89,12 +100,21 @@ def _reply(start_response, status: str, body: dict[str, str], gate: Gate | None 
 
 
 @contextmanager
-def live_collector(settings) -> Iterator[tuple[str, Gate]]:
-    """Yield (base URL, gate) for `create_app(settings)` served by werkzeug in a thread."""
-    from ingest_api import create_app
+def live_collector(settings, *, cors_outside_gate: bool = False) -> Iterator[tuple[str, Gate]]:
+    """Yield (base URL, gate) for `create_app(settings)` served by werkzeug in a thread.
 
-    gate = Gate(create_app(settings))
-    server = make_server("127.0.0.1", 0, gate, threaded=True)
+    cors_outside_gate: the collector's CORS layer (settings.cors_origins) goes around the gate instead of inside
+    the app, so a web page can read the gate's injected answers (status, Retry-After) as it reads the collector's.
+    """
+    from ingest_api import create_app
+    from ingest_api.cors import Cors
+
+    if cors_outside_gate:
+        gate = Gate(create_app(settings.with_overrides(cors_origins=())))
+        served: Any = Cors(gate, settings.cors_origins)
+    else:
+        gate = served = Gate(create_app(settings))
+    server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
