@@ -8,6 +8,7 @@ Every 5 minutes, reads the same counters as `GET /v1/admin/stats` and the dashbo
 | collector deduplication rate, per source (message: by reason and event type) | > 10 % of ≥ 20 checks in 15 min (`ANALYTICS_MONITOR_DEDUP_RATE_MAX`) |
 | collector rejection rate | > 5 % (`ANALYTICS_MONITOR_REJECTION_RATE_MAX`) |
 | last nightly deduplication rate | > 10 % (`ANALYTICS_MONITOR_NIGHTLY_DEDUP_RATE_MAX`) |
+| no deduplication run (the nightly DAG paused, unscheduled, or killed without a word) | > 26 h since the last, or since the install (`ANALYTICS_MONITOR_NIGHTLY_OVERDUE_HOURS`) |
 | stream lag (entries not delivered to `analytics-loader`) | > 50,000 (`ANALYTICS_MONITOR_LAG_MAX`) |
 | an entry pending unacknowledged (idle in the group: XPENDING IDLE, not its age) — a stuck batch | > 300 s (`ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS`) |
 | time since the last successful load | > 10 min (`ANALYTICS_MONITOR_LOAD_STALE_MINUTES`) |

@@ -157,6 +157,7 @@ class Settings:
     monitor_lag_max: int = 50_000
     monitor_pending_age_max_seconds: int = 300
     monitor_load_stale_minutes: int = 10
+    monitor_nightly_overdue_hours: int = 26  # no deduplication run for this long pages monitor.nightly_overdue
     monitor_enrich_backlog_max: int = 100
     monitor_enrich_grace_minutes: int = 120
     monitor_stream_loss_hours: int = 24
@@ -245,6 +246,7 @@ class Settings:
             monitor_lag_max=_int(env, "ANALYTICS_MONITOR_LAG_MAX", 50_000),
             monitor_pending_age_max_seconds=_int(env, "ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS", 300),
             monitor_load_stale_minutes=_int(env, "ANALYTICS_MONITOR_LOAD_STALE_MINUTES", 10),
+            monitor_nightly_overdue_hours=_int(env, "ANALYTICS_MONITOR_NIGHTLY_OVERDUE_HOURS", 26),
             monitor_enrich_backlog_max=_int(env, "ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX", 100),
             monitor_enrich_grace_minutes=_int(env, "ANALYTICS_MONITOR_ENRICH_GRACE_MINUTES", 120),
             monitor_stream_loss_hours=_int(env, "ANALYTICS_MONITOR_STREAM_LOSS_HOURS", 24),

@@ -526,6 +526,7 @@ def _events_missing(checks: list[CountCheck], watermark: datetime) -> Alert:
 
 def check_nightly(report: Report, conn, s: Settings, now: datetime) -> None:
     row = conn.execute(load_sql("monitor/select_last_dedup_run")).fetchone()
+    _nightly_overdue(report, conn, s, now, row[3] if row else None)
     if row is None:
         report.figures["nightly"] = None
         report.checked.add("monitor.nightly_dedup_rate")
@@ -558,6 +559,34 @@ def check_nightly(report: Report, conn, s: Settings, now: datetime) -> None:
             )
         )
     report.checked.add("monitor.nightly_dedup_rate")
+
+
+def _nightly_overdue(report: Report, conn, s: Settings, now: datetime, last_finished: datetime | None) -> None:
+    """No deduplication run for `monitor_nightly_overdue_hours` (26: the daily run and two hours' grace), counted from
+    the install when none ever ran: the DAG is paused, not scheduled, or dies without a word (a task killed by the OS
+    runs no failure callback). Its failures page on their own; this is the silence."""
+    since = last_finished
+    if since is None:
+        since = conn.execute(load_sql("monitor/select_installed_at")).fetchone()[0]
+    limit = timedelta(hours=s.monitor_nightly_overdue_hours)
+    if since is not None and now - since > limit:
+        hours = (now - since) / timedelta(hours=1)
+        what = f"the last one finished {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if last_finished else "none ever"
+        report.findings.append(
+            alert(
+                "monitor.nightly_overdue",
+                "",
+                f"No deduplication run for {hours:.0f} h (events_dedup_nightly runs daily at 02:00 UTC)",
+                [
+                    f"Deduplication runs recorded in analytics.job_runs: {what}; the limit is {limit.total_seconds() / 3600:g} h."
+                ],
+                "Is events_dedup_nightly unpaused and its last run's state? `airflow dags list-runs events_dedup_nightly`; "
+                "a run that failed without a page was killed (out of memory?): its task log's last lines.",
+                lastFinishedAt=last_finished,
+                hours=round(hours, 1),
+            )
+        )
+    report.checked.add("monitor.nightly_overdue")
 
 
 def check_enrich(report: Report, conn, s: Settings, now: datetime) -> None:
