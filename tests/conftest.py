@@ -65,12 +65,25 @@ def db(database_url):
         yield conn
 
 
-@pytest.fixture
-def redis_client():
+def _open_redis():
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.ping()
+    client.ping()  # a missing Redis fails the run, never skips it
+    return client
+
+
+@pytest.fixture
+def redis_client():
+    client = _open_redis()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def redis_client_module():
+    """One client for a module's module-scoped fixtures (a live collector shared by its tests)."""
+    client = _open_redis()
     yield client
     client.close()
 

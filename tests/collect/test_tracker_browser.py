@@ -129,16 +129,6 @@ def site(database_url, redis_client_module) -> Iterator[Site]:
         redis_client_module.delete(*keys)
 
 
-@pytest.fixture(scope="module")
-def redis_client_module():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def gate(site) -> Iterator[Gate]:
     """The module's gate, cleared for this test and put back after."""
