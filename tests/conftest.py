@@ -88,17 +88,25 @@ def redis_client_module():
     client.close()
 
 
-@pytest.fixture
-def settings(database_url, redis_client, monkeypatch):
-    """Settings with keys unique to this test, exported so DAG tasks see the same; keys deleted after."""
-    from analytics.config import Settings
-
+def private_env(database_url: str) -> tuple[str, dict[str, str]]:
+    """A Redis key prefix of its own, and the environment that points the pipeline at it and the session's database."""
     prefix = f"test:{uuid.uuid4().hex[:10]}"
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "ANALYTICS_KEY_PREFIX": prefix,
         "ANALYTICS_STREAM_KEY": f"{prefix}:events",
+    }
+    return prefix, env
+
+
+@pytest.fixture
+def settings(database_url, redis_client, monkeypatch):
+    """Settings with keys unique to this test, exported so DAG tasks see the same; keys deleted after."""
+    from analytics.config import Settings
+
+    prefix, env = private_env(database_url)
+    env |= {
         "ANALYTICS_CONSUMER_GROUP": "analytics-loader",
         "ANALYTICS_ADMIN_TOKEN": "test-admin-token",
         "ANALYTICS_LOAD_TIME_BUDGET_SECONDS": "5",

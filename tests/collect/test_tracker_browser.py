@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from ingest_api.tracker import SCRIPT
-from tests.conftest import REDIS_URL
+from tests.conftest import private_env
 from tests.helpers.live_collector import Gate, live_collector
 from tests.helpers.redis_server import wait_until
 from tests.monitor.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
@@ -110,14 +109,8 @@ def site(database_url, redis_client_module) -> Iterator[Site]:
     """The module's page origin and collector (its own Redis keys, deleted after)."""
     from analytics.config import Settings
 
-    prefix = f"test:{uuid.uuid4().hex[:10]}"
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "ANALYTICS_KEY_PREFIX": prefix,
-        "ANALYTICS_STREAM_KEY": f"{prefix}:events",
-        "ANALYTICS_WRITE_KEYS": WRITE_KEY,
-    }
+    prefix, env = private_env(database_url)
+    env["ANALYTICS_WRITE_KEYS"] = WRITE_KEY
     site = Site()
     with page_server(site):
         settings = Settings.from_env(env).with_overrides(cors_origins=(site.origin,))
