@@ -17,7 +17,9 @@ marks only b (c is 1.6 s after the kept a). Events with neither actor nor sessio
 
 Events received up to 10 min before the window are read as context (an earlier kept event), never
 re-marked. Marks are never changed, so a re-run (or a retry: the trigger time is fixed per run)
-marks nothing new. The run first waits until the loader's watermark passes the window's end.
+marks nothing new. Windows may overlap (a manual run, an `end`): an event an earlier run kept as the
+anchor of a duplicate stays kept, so no run hides a duplicate's anchor (a late event just before it
+then stays kept too: an over-count by one, never an event hidden without a kept one within 1 s). The run first waits until the loader's watermark passes the window's end.
 
 The task log says which window was covered and why; `analytics.job_runs` (job = `dedup`) keeps it
 (`interval_start`, `interval_end`, `stats.window_rule`) with the counts (scanned, marked, rate),
