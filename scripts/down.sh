@@ -26,5 +26,11 @@ stop() {
   fi
   rm -f "$pidfile"
 }
-stop collector
-stop airflow group
+# `down.sh` stops both; `down.sh airflow` (make up, when the code changed) only the one named.
+for name in "${@:-collector airflow}"; do
+  case "$name" in
+    collector) stop collector ;;
+    airflow) stop airflow group ;;
+    *) echo "unknown: $name (collector, airflow)" >&2; exit 2 ;;
+  esac
+done

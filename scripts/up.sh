@@ -110,14 +110,27 @@ say "starting the collector on $GUNICORN_BIND"
 gunicorn -c "$ROOT/gunicorn.conf.py" --daemon --pid "$RUN_DIR/collector.pid" \
   --access-logfile "$RUN_DIR/collector-access.log" --error-logfile "$RUN_DIR/collector.log" ingest_api.wsgi:app
 
+# The pipeline's code Airflow runs. Its long-lived processes (the scheduler loads the dashboard plugin, which imports
+# analytics.*) hand the modules they hold to every task they fork: after a `git pull`, a task would mix old modules
+# with new ones (an AttributeError on a setting the old analytics.config lacks). So new code restarts Airflow.
+code_stamp() {
+  (cd "$ROOT" && find include dags plugins -type f \( -name '*.py' -o -name '*.sql' -o -name '*.lua' \) \
+    -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs cat | md5sum | cut -d' ' -f1)
+}
+stamp="$(code_stamp)"
+if alive "$RUN_DIR/airflow.pid" && [ "$(cat "$RUN_DIR/airflow.code" 2>/dev/null)" != "$stamp" ]; then
+  say "the pipeline's code changed since Airflow started: restarting it so its tasks run the new code (a task cut short is retried)"
+  "$ROOT/scripts/down.sh" airflow
+fi
 if alive "$RUN_DIR/airflow.pid"; then
-  # Unlike the collector it is not restarted (that would cut running tasks): it keeps its first environment.
+  # Same code: not restarted (that would cut running tasks), so it keeps its first environment.
   say "Airflow already running (pid $(cat "$RUN_DIR/airflow.pid")); to change its settings (alert webhooks, ...): make down && make up"
 else
   say "starting Airflow (standalone) on 127.0.0.1:$AIRFLOW_API_PORT"
   # setsid: its own process group, so `make down` stops every child it spawned.
   setsid nohup airflow standalone >"$RUN_DIR/airflow.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/airflow.pid"
+  echo "$stamp" > "$RUN_DIR/airflow.code"
 fi
 
 wait_http() {
