@@ -21,12 +21,23 @@ log = logging.getLogger("analytics.monitor.alerts")
 _BY_EXCEPTION = {
     "OperationalError": 'PostgreSQL refused or dropped the connection: `pg_isready -d "$DATABASE_URL"`, '
     "then the Airflow connection `analytics_postgres`.",
-    "ConnectionError": 'Redis unreachable: `redis-cli -u "$REDIS_URL" ping`, then the Airflow connection '
-    "`analytics_redis`.",
-    "TimeoutError": 'A store timed out: `redis-cli -u "$REDIS_URL" ping` and `pg_isready -d "$DATABASE_URL"`; '
-    "look for long-running queries in pg_stat_activity.",
     "UndefinedTable": "Migrations not applied: `python -m analytics.migrate`.",
     "UndefinedColumn": "Migrations not applied: `python -m analytics.migrate`.",
+}
+# redis-py's own classes (redis.exceptions.*, not Python's builtins of the same names).
+_BY_REDIS_EXCEPTION = {
+    "ConnectionError": 'Redis unreachable: `redis-cli -u "$REDIS_URL" ping`, then the Airflow connection '
+    "`analytics_redis`.",
+    "TimeoutError": 'Redis did not answer in time: `redis-cli -u "$REDIS_URL" ping`, then '
+    '`redis-cli -u "$REDIS_URL" INFO persistence` (a stalled AOF rewrite) and `SLOWLOG GET 10`.',
+}
+# Python's builtins: a socket to something (which, the error and the traceback say) failed.
+_BY_BUILTIN_EXCEPTION = {
+    "ConnectionError": "A network connection failed (refused, reset or aborted): the error and the traceback's "
+    "last frame say to what (host, port); is that service up and reachable from the worker?",
+    "TimeoutError": "Something did not answer in time: the traceback's last frame says what; "
+    '`redis-cli -u "$REDIS_URL" ping` and `pg_isready -d "$DATABASE_URL"`, and long-running queries in '
+    "pg_stat_activity.",
 }
 _BY_DAG = {
     "events_load": "Stream backlog and pending entries: `redis-cli XINFO GROUPS analytics:events`; "
@@ -36,16 +47,50 @@ _BY_DAG = {
     "events_dedup_nightly": "The task log; re-run with `airflow dags trigger events_dedup_nightly -c '{\"hours\": 24}'`.",
     "events_monitor": "The task log: the monitor failing means its own checks are blind until fixed.",
     "events_replay_rejected": "The task log; rows already replayed stay marked, so triggering it again is safe.",
+    "events_maintenance": "The task log names the table or the `airflow db clean` step that failed (often a lock "
+    "or a statement timeout); nothing is lost, tables only grow until it runs: re-run the task.",
 }
+
+# Airflow 3 runs the failure callback without an exception when it failed the task itself: the scheduler saw no
+# heartbeat (the worker died, the process was killed, out of memory) or the task sat queued too long.
+NO_EXCEPTION = (
+    "no exception reached the callback: Airflow failed the task from outside it — its heartbeat stopped "
+    "(worker gone, killed, out of memory) or it never started; the scheduler's and the task's logs say which"
+)
+NO_EXCEPTION_CHECK = (
+    "The task's log: cut off mid-work with no traceback means the process was killed (on the worker host "
+    "`dmesg -T | grep -iE 'out of memory|killed process'`, or the container's OOMKilled state and memory limit); "
+    "empty means it never started (the scheduler's log for the task: 'without heartbeat', 'queued'; is a worker "
+    "running?). RUNBOOK task-failure, 'No exception'."
+)
+ERROR_LINE_MAX = 300  # the "Error:" line: the first line of the message, cut here; the full text is in details
 
 
 def first_check(dag_id: str | None, exception: BaseException | None) -> str:
-    for cls in type(exception).__mro__ if exception is not None else ():
+    if exception is None:
+        return NO_EXCEPTION_CHECK
+    for cls in type(exception).__mro__:
+        if cls.__module__.startswith("redis") and cls.__name__ in _BY_REDIS_EXCEPTION:
+            return _BY_REDIS_EXCEPTION[cls.__name__]
+        if cls.__module__ == "builtins" and cls.__name__ in _BY_BUILTIN_EXCEPTION:
+            return _BY_BUILTIN_EXCEPTION[cls.__name__]
         if cls.__name__ in _BY_EXCEPTION:
             return _BY_EXCEPTION[cls.__name__]
     return _BY_DAG.get(
         dag_id or "", "Open the log link: the traceback's last frame in include/analytics names the step."
     )
+
+
+def error_line(exc: BaseException | None) -> str:
+    """`Type: first line of the message`, at most ERROR_LINE_MAX characters (psycopg's run over several lines)."""
+    if exc is None:
+        return NO_EXCEPTION
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if len(line) > ERROR_LINE_MAX or first != text:
+        line = line[: ERROR_LINE_MAX - 1].rstrip() + "…"
+    return line
 
 
 def _iso(value: Any) -> str | None:
@@ -67,7 +112,7 @@ def failure_alert(context: dict) -> Alert:
     map_index = getattr(ti, "map_index", -1)
     where = f"{ti.dag_id}.{ti.task_id}" + (f"[{map_index}]" if map_index is not None and map_index >= 0 else "")
     start, end = _iso(context.get("data_interval_start")), _iso(context.get("data_interval_end"))
-    error = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error (no exception in context)"
+    error = error_line(exc)
     try:
         log_url = ti.log_url
     except Exception:  # a log URL must never cost us the alert
@@ -100,6 +145,7 @@ def failure_alert(context: dict) -> Alert:
             "maxTries": of,
             "exceptionType": type(exc).__name__ if exc is not None else None,
             "exceptionMessage": str(exc) if exc is not None else None,
+            "error": error,
         },
         dag_id=ti.dag_id,
         task_id=ti.task_id,
