@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from analytics.dag_defaults import default_args
+from analytics.dag_defaults import dag_callbacks, default_args
 
 
 @dag(
@@ -47,6 +47,7 @@ from analytics.dag_defaults import default_args
     tags=["analytics", "dedup"],
     doc_md=__doc__,
     default_args=default_args(retries=2, retry_delay=timedelta(minutes=5)),
+    **dag_callbacks(),
     params={
         "hours": Param(
             24,

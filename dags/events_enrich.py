@@ -66,7 +66,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from analytics.dag_defaults import default_args, run_interval
+from analytics.dag_defaults import dag_callbacks, default_args, run_interval
 
 HOUR = timedelta(hours=1)
 
@@ -80,6 +80,7 @@ HOUR = timedelta(hours=1)
     tags=["analytics", "enrich"],
     doc_md=__doc__,
     default_args=default_args(retries=2, retry_delay=timedelta(minutes=1)),
+    **dag_callbacks(),
     params={
         "wait_for_loader": Param(
             True,

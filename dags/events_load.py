@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from analytics.dag_defaults import default_args
+from analytics.dag_defaults import dag_callbacks, default_args
 
 
 @dag(
@@ -51,6 +51,7 @@ from analytics.dag_defaults import default_args
     tags=["analytics", "load"],
     doc_md=__doc__,
     default_args=default_args(retries=3, retry_delay=timedelta(seconds=20)),
+    **dag_callbacks(),
     params={
         "batch_size": Param(
             None, type=["null", "integer"], minimum=1, maximum=100_000,

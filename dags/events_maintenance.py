@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, get_current_context, task
 
-from analytics.dag_defaults import default_args, run_interval
+from analytics.dag_defaults import dag_callbacks, default_args, run_interval
 
 
 @dag(
@@ -44,6 +44,7 @@ from analytics.dag_defaults import default_args, run_interval
     tags=["analytics", "maintenance"],
     doc_md=__doc__,
     default_args=default_args(retries=2, retry_delay=timedelta(minutes=10)),
+    **dag_callbacks(),
 )
 def events_maintenance():
     @task

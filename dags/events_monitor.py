@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, get_current_context, task
 
-from analytics.dag_defaults import default_args
+from analytics.dag_defaults import dag_callbacks, default_args
 
 
 @dag(
@@ -42,6 +42,7 @@ from analytics.dag_defaults import default_args
     tags=["analytics", "monitor"],
     doc_md=__doc__,
     default_args=default_args(retries=1, retry_delay=timedelta(seconds=30)),
+    **dag_callbacks(),
 )
 def events_monitor():
     @task(execution_timeout=timedelta(minutes=4))

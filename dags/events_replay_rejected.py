@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from analytics.dag_defaults import default_args
+from analytics.dag_defaults import dag_callbacks, default_args
 
 
 @dag(
@@ -42,6 +42,7 @@ from analytics.dag_defaults import default_args
     tags=["analytics", "replay"],
     doc_md=__doc__,
     default_args=default_args(retries=1, retry_delay=timedelta(minutes=1)),
+    **dag_callbacks(),
     params={
         "stage": Param(
             "collector", type="string", enum=["collector", "segment"],

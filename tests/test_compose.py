@@ -51,3 +51,32 @@ def test_compose_file_validates_with_the_docker_client_when_present():
             assert result.returncode == 0, result.stderr
             return
     # No compose client on this machine: the structural test above is what we can check.
+
+
+def test_alert_settings_reach_the_airflow_containers_and_are_documented():
+    """Email alerts need Airflow's SMTP settings where tasks and callbacks run; every alert setting passed through
+    is one the README's configuration table documents."""
+    readme = (ROOT / "README.md").read_text()
+    alert_settings = (
+        "ALERT_WEBHOOK_URL",
+        "ALERT_SLACK_WEBHOOK_URL",
+        "ALERT_EMAIL_TO",
+        "ALERT_TIMEOUT_SECONDS",
+        "ALERT_COOLDOWN_MINUTES",
+        "ANALYTICS_RUNBOOK_URL",
+        "AIRFLOW__SMTP__SMTP_HOST",
+        "AIRFLOW__SMTP__SMTP_PORT",
+        "AIRFLOW__SMTP__SMTP_USER",
+        "AIRFLOW__SMTP__SMTP_PASSWORD",
+        "AIRFLOW__SMTP__SMTP_MAIL_FROM",
+        "AIRFLOW__SMTP__SMTP_STARTTLS",
+        "AIRFLOW__SMTP__SMTP_SSL",
+    )
+    services = _compose()["services"]
+    for service in ("airflow-worker", "airflow-scheduler", "airflow-dag-processor"):
+        env = services[service]["environment"]
+        for name in alert_settings:
+            assert env.get(name, "").startswith(f"${{{name}:-"), (service, name)
+    for name in alert_settings:
+        short = name.replace("AIRFLOW__SMTP__SMTP_", "…_")
+        assert f"`{name}`" in readme or f"`{short}`" in readme, f"README's configuration table lacks {name}"

@@ -65,6 +65,9 @@ def stack(database_url, airflow_db, tmp_path_factory):
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_server.url,
         "ANALYTICS_ADMIN_TOKEN": ADMIN_TOKEN,
+        # This checkout's code, as its own venv would import it (a venv shared with another checkout, as a git
+        # worktree's, would otherwise run that checkout's analytics package).
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in (".", "include", "clients/python/src")),
     }
     try:
         subprocess.run(

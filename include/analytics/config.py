@@ -126,7 +126,7 @@ class Settings:
     airflow_username: str | None = None
     airflow_password: str | None = field(default=None, repr=False)
     # Alerts.
-    alert_webhook_url: str | None = None
+    alert_webhook_url: str | None = field(default=None, repr=False)  # may carry a token: never in logs
     alert_slack_webhook_url: str | None = field(default=None, repr=False)
     alert_email_to: tuple[str, ...] = ()
     # Segment-compatible endpoint: extra "Segment Name=event_type" mappings.
@@ -137,6 +137,8 @@ class Settings:
     session_inactivity_minutes: int = 30
     alert_timeout_seconds: float = 5.0
     alert_cooldown_minutes: int = 60
+    # Where alerts link the runbook: the repo path by default, a URL (…/RUNBOOK.md) to make the link clickable.
+    runbook_url: str = "docs/RUNBOOK.md"
     # SMTP for ALERT_EMAIL_TO: Airflow's own [smtp] settings (AIRFLOW__SMTP__*), so one place configures both.
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -229,6 +231,7 @@ class Settings:
             session_inactivity_minutes=_int(env, "ANALYTICS_SESSION_INACTIVITY_MINUTES", 30),
             alert_timeout_seconds=_float(env, "ALERT_TIMEOUT_SECONDS", 5.0),
             alert_cooldown_minutes=_int(env, "ALERT_COOLDOWN_MINUTES", 60),
+            runbook_url=(env.get("ANALYTICS_RUNBOOK_URL") or "docs/RUNBOOK.md").strip(),
             smtp_host=env.get("AIRFLOW__SMTP__SMTP_HOST") or "localhost",
             smtp_port=_int(env, "AIRFLOW__SMTP__SMTP_PORT", 25),
             smtp_user=env.get("AIRFLOW__SMTP__SMTP_USER") or None,

@@ -1,5 +1,6 @@
 """default_args every DAG uses: retries with backoff, the failure alert on the last try, resolved on a success;
-and the interval a run covers, triggered with a logical date or without."""
+the DAG-level callbacks every @dag passes (`**dag_callbacks()`): a failed run no task explained alerts, a
+successful run resolves it; and the interval a run covers, triggered with a logical date or without."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from analytics.monitor.alerts.notifier import FailureNotifier, SuccessNotifier
+from analytics.monitor.alerts.notifier import DagFailureNotifier, DagSuccessNotifier, FailureNotifier, SuccessNotifier
 
 
 def default_args(retries: int = 2, retry_delay: timedelta = timedelta(seconds=30)) -> dict[str, Any]:
@@ -23,6 +24,13 @@ def default_args(retries: int = 2, retry_delay: timedelta = timedelta(seconds=30
         # A success resolves the task's open failure alert (one indexed query per success).
         "on_success_callback": [SuccessNotifier()],
     }
+
+
+def dag_callbacks() -> dict[str, Any]:
+    """`@dag(..., **dag_callbacks())`: Airflow runs these in the dag-processor when a run ends. A task killed by the OS
+    (out of memory, SIGKILL) or one whose DAG file fails to import on the worker runs no task callback: the run's
+    failure callback pages then, naming the last task and Airflow's reason."""
+    return {"on_failure_callback": [DagFailureNotifier()], "on_success_callback": [DagSuccessNotifier()]}
 
 
 def run_interval(ctx: Mapping[str, Any], period: timedelta | None) -> tuple[datetime, datetime]:

@@ -23,7 +23,6 @@ from analytics.load.job import run_load
 from analytics.load.tasks import loader_config
 from analytics.migrate import migrate
 from analytics.monitor.job import monitor
-from tests.monitor.test_alerts import http_receiver  # noqa: F401 - the fixture
 from tests.monitor.test_monitor import _hooks
 
 KIND = "monitor.events_missing"

@@ -8,7 +8,6 @@ import pytest
 
 from analytics.config import Settings
 from analytics.monitor.job import monitor
-from tests.monitor.test_alerts import http_receiver  # noqa: F401 - the fixture
 
 
 @pytest.fixture

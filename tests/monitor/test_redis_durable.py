@@ -11,7 +11,6 @@ import redis
 from analytics.config import Settings
 from analytics.monitor.job import monitor
 from tests.helpers.redis_server import RedisServer, wait_until
-from tests.monitor.test_alerts import http_receiver  # noqa: F401 - the fixture
 from tests.monitor.test_monitor import _hooks
 
 KIND = "monitor.redis_not_durable"

@@ -25,9 +25,15 @@ def send_webhook(alert: Alert, settings: Settings) -> None:
     _post_json(settings.alert_webhook_url, alert.as_payload(), settings.alert_timeout_seconds)
 
 
+def slack_escape(text: str) -> str:
+    """Slack's message formatting: &, < and > are control characters (links, mentions) and must be escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def send_slack(alert: Alert, settings: Settings) -> None:
     assert settings.alert_slack_webhook_url
-    _post_json(settings.alert_slack_webhook_url, {"text": alert.as_text()}, settings.alert_timeout_seconds)
+    body = {"text": slack_escape(alert.as_text())}
+    _post_json(settings.alert_slack_webhook_url, body, settings.alert_timeout_seconds)
 
 
 def send_email(alert: Alert, settings: Settings) -> None:

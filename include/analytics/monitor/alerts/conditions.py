@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from analytics.config import Settings
-from analytics.db import connect
-from analytics.monitor.alerts.dispatch import insert, jsonb, send
-from analytics.monitor.alerts.model import Alert
+from analytics.monitor.alerts.dispatch import insert, jsonb, open_alerts_db, send
+from analytics.monitor.alerts.model import Alert, linked
 from analytics.sql import load_sql
 
 log = logging.getLogger("analytics.monitor.alerts")
@@ -79,14 +79,14 @@ def reconcile(
     """
     out = Outcome()
     cooldown = timedelta(minutes=settings.alert_cooldown_minutes)
-    current = {a.alert_key: origin.stamp(a) for a in findings}
+    current = {a.alert_key: linked(origin.stamp(a), settings.runbook_url) for a in findings}
     with conn.transaction():
         open_rows = conn.execute(load_sql("alerts/select_open_alerts"), {"kind_prefix": "monitor.%"}).fetchall()
         open_by_key = {r[2]: r for r in open_rows}
         for key, alert in current.items():
             row = open_by_key.get(key)
             if row is None:
-                insert(conn, alert, send(alert, settings), now)
+                insert(conn, alert, send(alert, settings), now, settings)
                 out.fired.append(key)
             elif now - row[8] >= cooldown:
                 reminder = replace(alert, title=f"{alert.title} (still firing since {row[7]:%Y-%m-%d %H:%M} UTC)")
@@ -117,30 +117,192 @@ def reconcile(
     return out
 
 
+RECENT_RUN_IDS = 50  # the failed runs a failure row remembers: the DAG-level notifier asks "did a task say why?"
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    """The later of two ISO timestamps (either may be missing)."""
+    da, db = _when(a), _when(b)
+    if da is None or db is None:
+        return a if db is None else b
+    return a if da >= db else b
+
+
+def page_failure(alert: Alert, settings: Settings, dsn: str | Exception, now: datetime, subject: str) -> dict[str, str]:
+    """A failure (of a task, or of a DAG run no task explained): page once per `alert.alert_key` while it stays open.
+
+    The first failure is sent and recorded. A later one, while the row is open, only updates it (latest run, log
+    link, error; `failureCount`, `runAfter` the latest due, `recentRunIds`) until ALERT_COOLDOWN_MINUTES have passed
+    since the last send; then one reminder goes out: "<subject> still failing since <first>: N failures", with the
+    latest error and log. The row is written (and committed) before the channels are tried, so a notifier asking
+    "was this run reported?" sees it at once. PostgreSQL out of reach (or `dsn` the error that kept us from finding
+    it): the alert goes to the channels as it is. Returns channel → outcome, and "table"."""
+    alert = linked(alert, settings.runbook_url)
+    if isinstance(dsn, Exception):
+        return send(alert, settings) | {"table": f"failed: {type(dsn).__name__}: {dsn}"}
+    cooldown = timedelta(minutes=settings.alert_cooldown_minutes)
+    try:
+        with open_alerts_db(dsn) as conn:
+            with conn.transaction():
+                # Two failures of one task at once (runs in parallel, a callback from the processor) share one row.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (alert.alert_key,))
+                row = conn.execute(
+                    load_sql("alerts/select_open_alert_by_key"), {"alert_key": alert.alert_key}
+                ).fetchone()
+                if row is None:
+                    to_send = replace(
+                        alert,
+                        details=alert.details
+                        | {
+                            "failureCount": 1,
+                            "firstFailedAt": now,
+                            "firstRunId": alert.run_id,
+                            "recentRunIds": [alert.run_id],
+                        },
+                    )
+                    row_id = insert(conn, to_send, {}, now, settings)
+                    outcome = "fired"
+                else:
+                    row_id, before = row[0], row[6] or {}
+                    count = int(before.get("failureCount") or 1) + 1
+                    first = _when(before.get("firstFailedAt")) or row[7]
+                    recent = [r for r in before.get("recentRunIds") or [] if r != alert.run_id]
+                    details = alert.details | {
+                        "failureCount": count,
+                        "firstFailedAt": first,
+                        "firstRunId": before.get("firstRunId"),
+                        "recentRunIds": [*recent, alert.run_id][-RECENT_RUN_IDS:],
+                        "runAfter": _later(before.get("runAfter"), alert.details.get("runAfter")),
+                        "firstCheck": alert.first_check,
+                        "runbook": alert.runbook,
+                    }
+                    if now - row[8] >= cooldown:
+                        to_send = replace(
+                            alert,
+                            title=f"{subject} still failing since {first:%Y-%m-%d %H:%M} UTC: {count} failures",
+                            details=details,
+                        )
+                        conn.execute(
+                            load_sql("alerts/update_alert_sent"),
+                            {
+                                "id": row_id,
+                                "at": now,
+                                "title": to_send.title,
+                                "message": to_send.as_text(),
+                                "details": jsonb(details),
+                                "channels": jsonb({}),
+                                "run_id": to_send.run_id,
+                                "log_url": to_send.log_url,
+                            },
+                        )
+                        outcome = "reminded"
+                    else:
+                        conn.execute(
+                            load_sql("alerts/update_alert_failed_again"),
+                            {
+                                "id": row_id,
+                                "message": alert.as_text(),
+                                "details": jsonb(details),
+                                "run_id": alert.run_id,
+                                "log_url": alert.log_url,
+                            },
+                        )
+                        outcome = "suppressed"
+    except Exception as exc:  # unknown whether it is open: page rather than stay silent
+        log.exception("could not read or record %s in analytics.alerts; sending it as it is", alert.alert_key)
+        return send(alert, settings) | {"table": f"failed: {type(exc).__name__}: {exc}"}
+    if outcome == "suppressed":
+        log.warning(
+            "%s failed again (%s failures); paged at %s, next reminder after the cooldown",
+            subject,
+            count,
+            row[8],
+        )
+        return {"table": "suppressed"}
+    channels = send(to_send, settings)
+    try:
+        with open_alerts_db(dsn, autocommit=True) as conn:
+            conn.execute(load_sql("alerts/update_alert_channels"), {"id": row_id, "channels": jsonb(channels)})
+    except Exception:
+        log.exception("could not record the channels' answers for %s", alert.alert_key)
+    return channels | {"table": outcome}
+
+
+def _resolve_rows(dsn: str, sql: str, params: dict, settings: Settings, origin: Origin, now: datetime, what: str):
+    with open_alerts_db(dsn) as conn, conn.transaction():
+        rows = conn.execute(load_sql(sql), params).fetchall()
+        for row in rows:
+            d = row[6] or {}
+            count = int(d.get("failureCount") or 1)
+            first = _when(d.get("firstFailedAt")) or row[7]
+            message = (
+                f"{what} succeeded in run {origin.run_id} at {now:%Y-%m-%d %H:%M:%S} UTC; the failure of run "
+                f"{d.get('runId') or d.get('dagRunId')} is over ({count} failure{'s' if count != 1 else ''} "
+                f"since {first:%Y-%m-%d %H:%M} UTC)"
+            )
+            resolve(conn, row, message, settings, now, origin)
+    return rows
+
+
 def resolve_task_failures(
     dsn: str, settings: Settings, origin: Origin, map_index: int, run_after: str | None, now: datetime
 ) -> list[str]:
-    """The task in `origin` succeeded: resolve (and announce) its open failure alerts; returns their keys.
+    """The task in `origin` succeeded: resolve (and announce, once) its open failure alert; returns the keys.
 
     Only failures of this run (cleared, then succeeded) or of runs due no later than it (`run_after`): a backfill
     of an older interval succeeding says nothing about a newer one that failed."""
-    with connect(dsn) as conn, conn.transaction():
-        rows = conn.execute(
-            load_sql("alerts/select_open_task_failures"),
-            {
-                "dag_id": origin.dag_id,
-                "task_id": origin.task_id,
-                "map_index": map_index,
-                "run_id": origin.run_id,
-                "run_after": run_after,
-            },
-        ).fetchall()
-        for row in rows:
-            message = (
-                f"{origin.dag_id}.{origin.task_id} succeeded in run {origin.run_id} "
-                f"at {now:%Y-%m-%d %H:%M:%S} UTC; the failure of run {row[6].get('runId')} is over"
-            )
-            resolve(conn, row, message, settings, now, origin)
+    rows = _resolve_rows(
+        dsn,
+        "alerts/select_open_task_failures",
+        {
+            "dag_id": origin.dag_id,
+            "task_id": origin.task_id,
+            "map_index": map_index,
+            "run_id": origin.run_id,
+            "run_after": run_after,
+        },
+        settings,
+        origin,
+        now,
+        f"{origin.dag_id}.{origin.task_id}",
+    )
     if rows:
         log.info("task %s.%s succeeded: resolved %s", origin.dag_id, origin.task_id, [r[2] for r in rows])
     return [r[2] for r in rows]
+
+
+def resolve_dag_failure(
+    dsn: str, settings: Settings, origin: Origin, run_after: str | None, now: datetime
+) -> list[str]:
+    """A run of `origin.dag_id` succeeded: resolve its open "run failed, no task said why" alert (same rule)."""
+    rows = _resolve_rows(
+        dsn,
+        "alerts/select_open_dag_failures",
+        {"alert_key": f"dag_failed:{origin.dag_id}", "run_id": origin.run_id, "run_after": run_after},
+        settings,
+        origin,
+        now,
+        f"DAG {origin.dag_id}",
+    )
+    if rows:
+        log.info("DAG %s succeeded: resolved %s", origin.dag_id, [r[2] for r in rows])
+    return [r[2] for r in rows]
+
+
+def run_failure_reported(dsn: str, dag_id: str, run_id: str) -> bool:
+    """Did a task of this run record its failure in analytics.alerts?"""
+    with open_alerts_db(dsn, autocommit=True) as conn:
+        return bool(
+            conn.execute(
+                load_sql("alerts/select_run_failure_reported"), {"dag_id": dag_id, "run_id": run_id}
+            ).fetchone()[0]
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +13,14 @@ from psycopg.types.json import Jsonb
 
 from analytics.config import Settings
 from analytics.monitor.alerts.channels import enabled_channels
-from analytics.monitor.alerts.model import Alert
+from analytics.monitor.alerts.model import Alert, linked
 from analytics.sql import load_sql
 
 log = logging.getLogger("analytics.monitor.alerts")
+
+# Reaching analytics.alerts from a failure callback: Airflow kills the callback after ~25 s, and the channels come first.
+DB_CONNECT_TIMEOUT_SECONDS = 5
+DB_STATEMENT_TIMEOUT_MS = 5000
 
 
 def dumps(value: Any) -> str:
@@ -28,21 +34,48 @@ def jsonb(value: Any) -> Jsonb:
 
 
 def send(alert: Alert, settings: Settings) -> dict[str, str]:
-    """Log the alert, then try each channel; returns channel → "sent" | "failed: <error>". Never raises."""
+    """Log the alert, then try every channel at once, each in its own thread; returns channel → "sent" |
+    "failed: <error>". Never raises, and returns within settings.alert_timeout_seconds however many channels hang
+    (one that has not answered by then is reported failed; its thread is left to finish on its own)."""
+    alert = linked(alert, settings.runbook_url)
     level = logging.INFO if alert.state == "resolved" or alert.severity == "info" else logging.ERROR
     log.log(level, "ALERT %s\n%s", alert.alert_key, alert.as_text())
     results: dict[str, str] = {}
-    for name, sender in enabled_channels(settings).items():
+    lock = threading.Lock()
+
+    def attempt(name: str, sender) -> None:
         try:
             sender(alert, settings)
-            results[name] = "sent"
+            outcome = "sent"
         except Exception as exc:
-            results[name] = f"failed: {type(exc).__name__}: {exc}"
-            log.warning("alert channel %s failed for %s: %s", name, alert.alert_key, results[name])
-    return results
+            outcome = f"failed: {type(exc).__name__}: {exc}"
+        with lock:
+            results.setdefault(name, outcome)
+
+    channels = enabled_channels(settings)
+    threads = [
+        threading.Thread(target=attempt, args=(name, sender), name=f"alert-{name}", daemon=True)
+        for name, sender in channels.items()
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + settings.alert_timeout_seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        for name in channels:
+            results.setdefault(name, f"failed: no answer within {settings.alert_timeout_seconds:g}s")
+        out = {name: results[name] for name in channels}
+    for name, outcome in out.items():
+        if outcome != "sent":
+            log.warning("alert channel %s failed for %s: %s", name, alert.alert_key, outcome)
+    return out
 
 
-def insert(conn, alert: Alert, channels: dict[str, str], at: datetime) -> int:
+def insert(conn, alert: Alert, channels: dict[str, str], at: datetime, settings: Settings | None = None) -> int:
+    """Record the alert (as sent: its runbook link under settings.runbook_url when given)."""
+    if settings is not None:
+        alert = linked(alert, settings.runbook_url)
     row = conn.execute(
         load_sql("alerts/insert_alert"),
         {
@@ -64,6 +97,18 @@ def insert(conn, alert: Alert, channels: dict[str, str], at: datetime) -> int:
     return row[0]
 
 
+def open_alerts_db(dsn: str, autocommit: bool = False):
+    """A connection to analytics.alerts that gives up within seconds when PostgreSQL is down or stuck."""
+    from analytics.db import connect
+
+    return connect(
+        dsn,
+        autocommit=autocommit,
+        connect_timeout=DB_CONNECT_TIMEOUT_SECONDS,
+        statement_timeout_ms=DB_STATEMENT_TIMEOUT_MS,
+    )
+
+
 def deliver(alert: Alert, settings: Settings, dsn: str | Exception, at: datetime) -> dict[str, str]:
     """send() then write the row to analytics.alerts on its own connection; a database error is logged, not raised.
 
@@ -73,10 +118,8 @@ def deliver(alert: Alert, settings: Settings, dsn: str | Exception, at: datetime
         channels["table"] = f"failed: {type(dsn).__name__}: {dsn}"
         return channels
     try:
-        from analytics.db import connect
-
-        with connect(dsn) as conn:
-            insert(conn, alert, channels, at)
+        with open_alerts_db(dsn) as conn:
+            insert(conn, alert, channels, at, settings)
         channels["table"] = "recorded"
     except Exception as exc:
         channels["table"] = f"failed: {type(exc).__name__}: {exc}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-RUNBOOK = "docs/RUNBOOK.md"
+RUNBOOK = "docs/RUNBOOK.md"  # alerts name sections as RUNBOOK#anchor; linked() points them at the deployment's copy
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,11 @@ class Alert:
         if self.runbook:
             lines.append(f"Runbook: {self.runbook}")
         return "\n".join(lines)
+
+
+def linked(alert: Alert, runbook_url: str) -> Alert:
+    """The alert with its runbook link under `runbook_url` (settings.runbook_url, ANALYTICS_RUNBOOK_URL) instead of
+    the repo path: `docs/RUNBOOK.md#task-failure` → `https://wiki.example/RUNBOOK.md#task-failure`."""
+    if not alert.runbook or not alert.runbook.startswith(RUNBOOK) or runbook_url == RUNBOOK:
+        return alert
+    return replace(alert, runbook=runbook_url.rstrip("/") + alert.runbook[len(RUNBOOK) :])

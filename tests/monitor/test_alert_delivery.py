@@ -1,0 +1,189 @@
+"""Alert delivery and wording: channels tried at once within one overall bound, analytics.alerts given up on within
+seconds, Slack text escaped, secrets kept out of reprs, the runbook link configurable, and errors and first checks
+that say what they mean. Local servers stand in for the channels; PostgreSQL is real."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _serve(handler_cls):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _alert(**kw):
+    from analytics.monitor.alerts.model import Alert
+
+    fields = {"kind": "task_failed", "alert_key": f"test:{time.time_ns()}", "title": "t", "message": "m"}
+    return Alert(**(fields | kw))
+
+
+def test_channels_are_tried_at_once_not_one_after_another():
+    """The webhook answers only once Slack has been posted to: one after another, Slack would wait for it."""
+    from analytics.config import Settings
+    from analytics.monitor.alerts.dispatch import send
+
+    slack_seen = threading.Event()
+    hook_saw_slack: list[bool] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/slack":
+                slack_seen.set()
+            else:
+                hook_saw_slack.append(slack_seen.wait(8))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server, base = _serve(Handler)
+    try:
+        s = Settings.from_env(
+            {
+                "ALERT_WEBHOOK_URL": f"{base}/hook",
+                "ALERT_SLACK_WEBHOOK_URL": f"{base}/slack",
+                "ALERT_TIMEOUT_SECONDS": "30",
+            }
+        )
+        assert send(_alert(), s) == {"webhook": "sent", "slack": "sent"}
+        assert hook_saw_slack == [True]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_channel_that_never_finishes_answering_is_cut_off_by_the_overall_timeout():
+    """A webhook that trickles its answer a byte at a time never trips a socket timeout; the overall bound
+    (ALERT_TIMEOUT_SECONDS) reports it failed, and the other channel's answer stands."""
+    from analytics.config import Settings
+    from analytics.monitor.alerts.dispatch import send
+
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/slack":
+                self.send_response(200)
+                self.end_headers()
+                return
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                if stop.wait(0.3):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+
+        def log_message(self, *args):
+            pass
+
+    server, base = _serve(Handler)
+    try:
+        s = Settings.from_env(
+            {
+                "ALERT_WEBHOOK_URL": f"{base}/hook",
+                "ALERT_SLACK_WEBHOOK_URL": f"{base}/slack",
+                "ALERT_TIMEOUT_SECONDS": "1",
+            }
+        )
+        result = send(_alert(), s)
+        assert result["slack"] == "sent"
+        assert result["webhook"] == "failed: no answer within 1s"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_deliver_gives_up_on_a_postgresql_that_accepts_and_never_answers(http_receiver):
+    """A TCP peer that accepts and says nothing (a hung server, a half-open proxy): the alert is sent, and recording
+    it fails on the connect timeout instead of hanging the callback until Airflow kills it."""
+    from analytics.config import Settings
+    from analytics.monitor.alerts.dispatch import deliver
+
+    base, posts = http_receiver
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold():  # accept, never answer; after 30 s close (so older code ends, with another error)
+        listener.settimeout(0.2)
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                pass
+        for conn in accepted:
+            conn.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        s = Settings.from_env({"ALERT_WEBHOOK_URL": f"{base}/hook"})
+        dsn = f"postgresql://postgres@127.0.0.1:{listener.getsockname()[1]}/analytics"
+        result = deliver(_alert(), s, dsn, datetime.now(UTC))
+        assert result["webhook"] == "sent" and len(posts) == 1
+        assert result["table"].startswith("failed:") and "timeout expired" in result["table"]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_slack_text_is_escaped(http_receiver):
+    from analytics.config import Settings
+    from analytics.monitor.alerts.dispatch import send
+
+    base, posts = http_receiver
+    s = Settings.from_env({"ALERT_SLACK_WEBHOOK_URL": f"{base}/slack"})
+    alert = _alert(title="load <events> failed", message="Error: a & b <!channel> x > y")
+    assert send(alert, s) == {"slack": "sent"}
+    text = posts[0][1]["text"]
+    assert "load &lt;events&gt; failed" in text and "a &amp; b &lt;!channel&gt; x &gt; y" in text
+    assert "<" not in text and ">" not in text
+
+
+def test_alert_webhook_url_is_kept_out_of_reprs():
+    from analytics.config import Settings
+
+    s = Settings.from_env(
+        {
+            "ALERT_WEBHOOK_URL": "https://hooks.example/T0/secret-token-1",
+            "ALERT_SLACK_WEBHOOK_URL": "https://x/secret-2",
+        }
+    )
+    assert s.alert_webhook_url.endswith("secret-token-1")
+    assert "secret-token-1" not in repr(s) and "secret-2" not in repr(s)
+
+
+def test_runbook_links_follow_analytics_runbook_url(settings, db, http_receiver):
+    from analytics.config import Settings
+    from analytics.monitor.alerts.dispatch import deliver
+    from analytics.monitor.alerts.model import RUNBOOK
+
+    base, posts = http_receiver
+    assert Settings.from_env({}).runbook_url == RUNBOOK == "docs/RUNBOOK.md"  # the default: the repo path
+    s = Settings.from_env(
+        {"ALERT_WEBHOOK_URL": f"{base}/hook", "ANALYTICS_RUNBOOK_URL": "https://wiki.example/RUNBOOK.md"}
+    )
+    alert = _alert(runbook=f"{RUNBOOK}#stream-lag")
+    assert deliver(alert, s, settings.database_url, datetime.now(UTC))["table"] == "recorded"
+    body = posts[0][1]
+    assert body["runbook"] == "https://wiki.example/RUNBOOK.md#stream-lag"
+    assert "Runbook: https://wiki.example/RUNBOOK.md#stream-lag" in body["text"]
+    row = db.execute(
+        "SELECT details, message FROM analytics.alerts WHERE alert_key = %s", (alert.alert_key,)
+    ).fetchone()
+    assert row[0]["runbook"] == "https://wiki.example/RUNBOOK.md#stream-lag" and "https://wiki.example/" in row[1]
