@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 from analytics.dedup.job import deduplicate
 from analytics.monitor.job import monitor
-from tests.monitor.test_alerts import http_receiver  # noqa: F401 - the fixture
 from tests.monitor.test_count_check import own_db  # noqa: F401 - the fixture
 from tests.monitor.test_monitor import _hooks
 
