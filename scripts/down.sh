@@ -27,7 +27,9 @@ stop() {
   rm -f "$pidfile"
 }
 # `down.sh` stops both; `down.sh airflow` (make up, when the code changed) only the one named.
-for name in "${@:-collector airflow}"; do
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(collector airflow)
+for name in "${names[@]}"; do
   case "$name" in
     collector) stop collector ;;
     airflow) stop airflow group ;;

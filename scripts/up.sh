@@ -105,6 +105,14 @@ if alive "$RUN_DIR/collector.pid"; then
   for _ in $(seq 1 $(( wait_s * 2 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   kill -0 "$pid" 2>/dev/null && die "the collector (pid $pid) did not stop within $wait_s s; see $RUN_DIR/collector.log"
 fi
+# Another process on our ports (another checkout's `make up`, say) would answer the checks below in our stead.
+port_busy() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+taken() {
+  die "$1 is already in use by another process (another checkout's \`make up\`? \`make down\` there), or choose other ports: ANALYTICS_COLLECTOR_PORT=18000 AIRFLOW_API_PORT=18080 make up"
+}
+bind_host="${GUNICORN_BIND%:*}"
+[ "$bind_host" = "0.0.0.0" ] && bind_host=127.0.0.1
+port_busy "$bind_host" "${GUNICORN_BIND##*:}" && taken "$GUNICORN_BIND"
 say "starting the collector on $GUNICORN_BIND"
 # gunicorn.conf.py binds GUNICORN_BIND (analytics.config.Settings).
 gunicorn -c "$ROOT/gunicorn.conf.py" --daemon --pid "$RUN_DIR/collector.pid" \
@@ -126,6 +134,7 @@ if alive "$RUN_DIR/airflow.pid"; then
   # Same code: not restarted (that would cut running tasks), so it keeps its first environment.
   say "Airflow already running (pid $(cat "$RUN_DIR/airflow.pid")); to change its settings (alert webhooks, ...): make down && make up"
 else
+  port_busy 127.0.0.1 "$AIRFLOW_API_PORT" && taken "127.0.0.1:$AIRFLOW_API_PORT"
   say "starting Airflow (standalone) on 127.0.0.1:$AIRFLOW_API_PORT"
   # setsid: its own process group, so `make down` stops every child it spawned.
   setsid nohup airflow standalone >"$RUN_DIR/airflow.log" 2>&1 < /dev/null &
