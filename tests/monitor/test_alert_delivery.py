@@ -10,6 +10,8 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.monitor.test_count_check import own_db  # noqa: F401 - the fixture
+
 
 def _serve(handler_cls):
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
@@ -187,3 +189,50 @@ def test_runbook_links_follow_analytics_runbook_url(settings, db, http_receiver)
         "SELECT details, message FROM analytics.alerts WHERE alert_key = %s", (alert.alert_key,)
     ).fetchone()
     assert row[0]["runbook"] == "https://wiki.example/RUNBOOK.md#stream-lag" and "https://wiki.example/" in row[1]
+
+
+def test_a_channel_that_was_down_gets_the_alert_at_the_next_monitor_pass(own_db, redis_client):  # noqa: F811
+    """The webhook answers 500 when the alert is sent, then comes back: the next events_monitor pass sends it there
+    (the same text), not to Slack again, and records it; the pass after sends nothing more."""
+    import json
+
+    from analytics.monitor.alerts.dispatch import deliver
+    from analytics.monitor.job import monitor
+
+    posts: list[tuple[str, dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            first_to_hook = self.path == "/hook" and not any(p == "/hook" for p, _ in posts)
+            posts.append((self.path, body))
+            self.send_response(500 if first_to_hook else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server, base = _serve(Handler)
+    try:
+        base_settings, conn, _ = own_db
+        s = base_settings.with_overrides(alert_webhook_url=f"{base}/hook", alert_slack_webhook_url=f"{base}/slack")
+        alert = _alert(title="events_load.load failed on try 4 of 4", message="Error: the store went away")
+        now = datetime.now(UTC)
+        sent = deliver(alert, s, s.database_url, now)
+        assert (sent["webhook"][:7], sent["slack"], sent["table"]) == ("failed:", "sent", "recorded")
+
+        def mine(path: str) -> list[dict]:
+            return [b for p, b in posts if p == path and "try 4 of 4" in (b.get("text") or "")]
+
+        first = monitor(s.database_url, redis_client, s, now)
+        assert first["alerts"]["redelivered"] == [alert.alert_key]
+        assert len(mine("/hook")) == 2 and len(mine("/slack")) == 1  # the failed try, the redelivery; Slack once
+        assert mine("/hook")[1]["text"] == mine("/hook")[0]["text"]  # the same text as first sent
+        channels = conn.execute("SELECT channels FROM analytics.alerts WHERE alert_key = %s", (alert.alert_key,))
+        assert channels.fetchone()[0] == {"webhook": "sent", "slack": "sent"}
+
+        assert monitor(s.database_url, redis_client, s, now)["alerts"]["redelivered"] == []
+        assert len(mine("/hook")) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,7 +13,7 @@ import redis
 from analytics.config import Settings
 from analytics.db import connect
 from analytics.monitor.alerts.conditions import Origin, reconcile
-from analytics.monitor.alerts.dispatch import dumps, jsonb
+from analytics.monitor.alerts.dispatch import dumps, jsonb, redeliver
 from analytics.monitor.checks import (
     Report,
     alert,
@@ -84,6 +84,8 @@ def monitor(
         origin = Origin(dag_id=MONITOR_DAG, task_id=MONITOR_TASK, run_id=run_id, log_url=log_url)
         outcome = reconcile(conn, report.findings, report.checked, s, now, origin)
         result = {"figures": report.figures, "alerts": outcome.as_dict()}
+        # Alerts a channel did not take when they were sent (this pass's included): that channel is tried again.
+        result["alerts"]["redelivered"] = redeliver(conn, s, now)
         conn.execute(
             load_sql("monitor/insert_job_run"),
             {

@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -33,10 +33,10 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
 
 
-def send(alert: Alert, settings: Settings) -> dict[str, str]:
-    """Log the alert, then try every channel at once, each in its own thread; returns channel → "sent" |
-    "failed: <error>". Never raises, and returns within settings.alert_timeout_seconds however many channels hang
-    (one that has not answered by then is reported failed; its thread is left to finish on its own)."""
+def send(alert: Alert, settings: Settings, only: set[str] | None = None) -> dict[str, str]:
+    """Log the alert, then try every channel (or those named in `only`) at once, each in its own thread; returns
+    channel → "sent" | "failed: <error>". Never raises, and returns within settings.alert_timeout_seconds however many
+    channels hang (one that has not answered by then is reported failed; its thread is left to finish on its own)."""
     alert = linked(alert, settings.runbook_url)
     level = logging.INFO if alert.state == "resolved" or alert.severity == "info" else logging.ERROR
     log.log(level, "ALERT %s\n%s", alert.alert_key, alert.as_text())
@@ -52,7 +52,7 @@ def send(alert: Alert, settings: Settings) -> dict[str, str]:
         with lock:
             results.setdefault(name, outcome)
 
-    channels = enabled_channels(settings)
+    channels = {name: sender for name, sender in enabled_channels(settings).items() if only is None or name in only}
     threads = [
         threading.Thread(target=attempt, args=(name, sender), name=f"alert-{name}", daemon=True)
         for name, sender in channels.items()
@@ -125,3 +125,36 @@ def deliver(alert: Alert, settings: Settings, dsn: str | Exception, at: datetime
         channels["table"] = f"failed: {type(exc).__name__}: {exc}"
         log.exception("could not record alert %s in analytics.alerts", alert.alert_key)
     return channels
+
+
+# How long a channel that could not be reached keeps being retried (events_monitor, every pass).
+REDELIVER_HOURS = 24
+
+
+def redeliver(conn, settings: Settings, now: datetime) -> list[str]:
+    """Send firing alerts again to the channels that failed to take them (a webhook down, SMTP refusing) when they were
+    sent: every monitor pass, for REDELIVER_HOURS after the alert was raised. Returns the keys re-sent."""
+    done = []
+    for row in conn.execute(load_sql("alerts/select_undelivered"), {"since": now - timedelta(hours=REDELIVER_HOURS)}):
+        alert_id, kind, key, severity, text, details, dag_id, task_id, channels = row
+        failed = {name for name, outcome in channels.items() if name != "table" and str(outcome).startswith("failed")}
+        header, _, body = text.partition("\n")
+        # The text as first sent (run, log, first check and runbook lines included), under the same header.
+        title = header.split("] ", 2)[-1]
+        again = Alert(
+            kind=kind,
+            alert_key=key,
+            title=title,
+            message=body,
+            severity=severity,
+            details=details,
+            dag_id=dag_id,
+            task_id=task_id,
+        )
+        outcome = send(again, settings, only=failed)
+        conn.execute(load_sql("alerts/update_alert_channels"), {"id": alert_id, "channels": jsonb(outcome)})
+        if any(v == "sent" for v in outcome.values()):
+            done.append(key)
+    if done:
+        log.info("alerts re-sent to channels that had failed: %s", done)
+    return done

@@ -1,0 +1,8 @@
+-- Firing alerts raised since %(since)s that a channel failed to take (channels: name -> "sent" | "failed: ...";
+-- "table" is the row itself): dispatch.redeliver sends them again to those channels.
+SELECT id, kind, alert_key, severity, message, details, dag_id, task_id, channels
+FROM analytics.alerts
+WHERE state = 'firing' AND created_at >= %(since)s
+  AND EXISTS (SELECT 1 FROM jsonb_each_text(channels) c WHERE c.key <> 'table' AND c.value LIKE 'failed%%')
+ORDER BY id
+LIMIT 100
