@@ -236,3 +236,37 @@ def test_a_channel_that_was_down_gets_the_alert_at_the_next_monitor_pass(own_db,
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_channel_still_down_is_tried_once_per_pass_not_once_per_alert(own_db):  # noqa: F811
+    """Three alerts the webhook refused; it is still down at the next pass: one attempt, not three (each could wait
+    ALERT_TIMEOUT_SECONDS), and all three stay waiting for it."""
+    from analytics.monitor.alerts.dispatch import deliver, redeliver
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hits.append(self.path)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server, base = _serve(Handler)
+    try:
+        base_settings, conn, _ = own_db
+        s = base_settings.with_overrides(alert_webhook_url=f"{base}/hook", alert_slack_webhook_url=None)
+        now = datetime.now(UTC)
+        for n in range(3):
+            deliver(_alert(alert_key=f"down:{n}"), s, s.database_url, now)
+        assert len(hits) == 3
+        assert redeliver(conn, s, now) == []
+        assert len(hits) == 4
+        waiting = conn.execute("SELECT count(*) FROM analytics.alerts WHERE channels->>'webhook' LIKE 'failed%'")
+        assert waiting.fetchone()[0] == 3
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -134,10 +134,14 @@ REDELIVER_HOURS = 24
 def redeliver(conn, settings: Settings, now: datetime) -> list[str]:
     """Send firing alerts again to the channels that failed to take them (a webhook down, SMTP refusing) when they were
     sent: every monitor pass, for REDELIVER_HOURS after the alert was raised. Returns the keys re-sent."""
-    done = []
+    done: list[str] = []
+    still_down: set[str] = set()  # failed again this pass: not tried for the other alerts (a pass stays short)
     for row in conn.execute(load_sql("alerts/select_undelivered"), {"since": now - timedelta(hours=REDELIVER_HOURS)}):
         alert_id, kind, key, severity, text, details, dag_id, task_id, channels = row
         failed = {name for name, outcome in channels.items() if name != "table" and str(outcome).startswith("failed")}
+        failed -= still_down
+        if not failed:
+            continue
         header, _, body = text.partition("\n")
         # The text as first sent (run, log, first check and runbook lines included), under the same header.
         title = header.split("] ", 2)[-1]
@@ -152,6 +156,7 @@ def redeliver(conn, settings: Settings, now: datetime) -> list[str]:
             task_id=task_id,
         )
         outcome = send(again, settings, only=failed)
+        still_down |= {name for name, result in outcome.items() if result != "sent"}
         conn.execute(load_sql("alerts/update_alert_channels"), {"id": alert_id, "channels": jsonb(outcome)})
         if any(v == "sent" for v in outcome.values()):
             done.append(key)
