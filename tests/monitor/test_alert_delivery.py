@@ -7,17 +7,30 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.monitor.test_count_check import own_db  # noqa: F401 - the fixture
 
 
-def _serve(handler_cls):
+class _Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def _serving(handler_cls, before_shutdown=lambda: None):
+    """A local HTTP server standing in for the channels: its base URL, shut down after."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        before_shutdown()
+        server.shutdown()
+        server.server_close()
 
 
 def _alert(**kw):
@@ -35,7 +48,7 @@ def test_channels_are_tried_at_once_not_one_after_another():
     slack_seen = threading.Event()
     hook_saw_slack: list[bool] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Quiet):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers["Content-Length"]))
             if self.path == "/slack":
@@ -45,11 +58,7 @@ def test_channels_are_tried_at_once_not_one_after_another():
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server, base = _serve(Handler)
-    try:
+    with _serving(Handler) as base:
         s = Settings.from_env(
             {
                 "ALERT_WEBHOOK_URL": f"{base}/hook",
@@ -59,9 +68,6 @@ def test_channels_are_tried_at_once_not_one_after_another():
         )
         assert send(_alert(), s) == {"webhook": "sent", "slack": "sent"}
         assert hook_saw_slack == [True]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_channel_that_never_finishes_answering_is_cut_off_by_the_overall_timeout():
@@ -72,7 +78,7 @@ def test_a_channel_that_never_finishes_answering_is_cut_off_by_the_overall_timeo
 
     stop = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Quiet):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers["Content-Length"]))
             if self.path == "/slack":
@@ -85,11 +91,7 @@ def test_a_channel_that_never_finishes_answering_is_cut_off_by_the_overall_timeo
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
 
-        def log_message(self, *args):
-            pass
-
-    server, base = _serve(Handler)
-    try:
+    with _serving(Handler, before_shutdown=stop.set) as base:
         s = Settings.from_env(
             {
                 "ALERT_WEBHOOK_URL": f"{base}/hook",
@@ -100,10 +102,6 @@ def test_a_channel_that_never_finishes_answering_is_cut_off_by_the_overall_timeo
         result = send(_alert(), s)
         assert result["slack"] == "sent"
         assert result["webhook"] == "failed: no answer within 1s"
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
 
 
 def test_deliver_gives_up_on_a_postgresql_that_accepts_and_never_answers(http_receiver):
@@ -201,7 +199,7 @@ def test_a_channel_that_was_down_gets_the_alert_at_the_next_monitor_pass(own_db,
 
     posts: list[tuple[str, dict]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Quiet):
         def do_POST(self):  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             first_to_hook = self.path == "/hook" and not any(p == "/hook" for p, _ in posts)
@@ -209,11 +207,7 @@ def test_a_channel_that_was_down_gets_the_alert_at_the_next_monitor_pass(own_db,
             self.send_response(500 if first_to_hook else 200)
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server, base = _serve(Handler)
-    try:
+    with _serving(Handler) as base:
         base_settings, conn, _ = own_db
         s = base_settings.with_overrides(alert_webhook_url=f"{base}/hook", alert_slack_webhook_url=f"{base}/slack")
         alert = _alert(title="events_load.load failed on try 4 of 4", message="Error: the store went away")
@@ -233,9 +227,6 @@ def test_a_channel_that_was_down_gets_the_alert_at_the_next_monitor_pass(own_db,
 
         assert monitor(s.database_url, redis_client, s, now)["alerts"]["redelivered"] == []
         assert len(mine("/hook")) == 2
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_channel_still_down_is_tried_once_per_pass_not_once_per_alert(own_db):  # noqa: F811
@@ -245,18 +236,14 @@ def test_a_channel_still_down_is_tried_once_per_pass_not_once_per_alert(own_db):
 
     hits: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Quiet):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers["Content-Length"]))
             hits.append(self.path)
             self.send_response(503)
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server, base = _serve(Handler)
-    try:
+    with _serving(Handler) as base:
         base_settings, conn, _ = own_db
         s = base_settings.with_overrides(alert_webhook_url=f"{base}/hook", alert_slack_webhook_url=None)
         now = datetime.now(UTC)
@@ -267,6 +254,3 @@ def test_a_channel_still_down_is_tried_once_per_pass_not_once_per_alert(own_db):
         assert len(hits) == 4
         waiting = conn.execute("SELECT count(*) FROM analytics.alerts WHERE channels->>'webhook' LIKE 'failed%'")
         assert waiting.fetchone()[0] == 3
-    finally:
-        server.shutdown()
-        server.server_close()
