@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.monitor.test_count_check import own_db  # noqa: F401 - the fixture
@@ -254,3 +254,19 @@ def test_a_channel_still_down_is_tried_once_per_pass_not_once_per_alert(own_db):
         assert len(hits) == 4
         waiting = conn.execute("SELECT count(*) FROM analytics.alerts WHERE channels->>'webhook' LIKE 'failed%'")
         assert waiting.fetchone()[0] == 3
+
+
+def test_an_alert_recorded_but_never_sent_is_sent_by_the_next_pass(own_db, http_receiver):  # noqa: F811
+    """A failure callback records the row first, then sends; killed in between (Airflow's deadline), the row says no
+    channel was tried. Two minutes on, a monitor pass sends it; one only just recorded is left to its callback."""
+    from analytics.monitor.alerts.dispatch import insert, redeliver
+
+    base_settings, conn, _ = own_db
+    base, posts = http_receiver
+    s = base_settings.with_overrides(alert_webhook_url=f"{base}/hook")
+    now = datetime.now(UTC)
+    old, fresh = _alert(alert_key="never-sent:old"), _alert(alert_key="never-sent:fresh")
+    insert(conn, old, {}, now - timedelta(minutes=3))
+    insert(conn, fresh, {}, now - timedelta(seconds=20))
+    assert redeliver(conn, s, now) == ["never-sent:old"]
+    assert [p["alert_key"] for _, p in posts] == ["never-sent:old"]

@@ -136,9 +136,12 @@ def redeliver(conn, settings: Settings, now: datetime) -> list[str]:
     sent: every monitor pass, for REDELIVER_HOURS after the alert was raised. Returns the keys re-sent."""
     done: list[str] = []
     still_down: set[str] = set()  # failed again this pass: not tried for the other alerts (a pass stays short)
-    for row in conn.execute(load_sql("alerts/select_undelivered"), {"since": now - timedelta(hours=REDELIVER_HOURS)}):
+    params = {"since": now - timedelta(hours=REDELIVER_HOURS), "stale": now - timedelta(minutes=2)}
+    for row in conn.execute(load_sql("alerts/select_undelivered"), params):
         alert_id, kind, key, severity, text, details, dag_id, task_id, channels = row
         failed = {name for name, outcome in channels.items() if name != "table" and str(outcome).startswith("failed")}
+        if not channels:  # recorded, then never sent (its callback killed in between): every channel
+            failed = set(enabled_channels(settings))
         failed -= still_down
         if not failed:
             continue
