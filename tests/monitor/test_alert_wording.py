@@ -75,3 +75,5 @@ def test_the_error_line_is_the_first_line_bounded_and_details_keep_it_all(messag
     assert len(error_line(exc)) <= ERROR_LINE_MAX
     assert message.splitlines()[0][:100] in line and "DETAIL" not in alert.message
     assert alert.details["exceptionMessage"] == message
+    # That context has no data interval (a run triggered without a logical date): the alert says so, not "None → None".
+    assert "Data interval: none (triggered without a logical date; due 2026-01-01T00:00:00+00:00)" in alert.message

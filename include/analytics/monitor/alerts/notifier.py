@@ -120,8 +120,12 @@ def failure_alert(context: dict) -> Alert:
     max_tries = getattr(ti, "max_tries", None)
     of = max_tries + 1 if max_tries is not None else None
     map_index = getattr(ti, "map_index", -1)
-    where = f"{ti.dag_id}.{ti.task_id}" + (f"[{map_index}]" if map_index is not None and map_index >= 0 else "")
+    where = _where(ti)
     start, end = _iso(context.get("data_interval_start")), _iso(context.get("data_interval_end"))
+    # A run triggered without a logical date (the UI's form, `airflow dags trigger`) has no data interval.
+    interval = (
+        f"{start} → {end}" if start or end else f"none (triggered without a logical date; due {_run_after(context)})"
+    )
     error = error_line(exc)
     try:
         log_url = ti.log_url
@@ -130,7 +134,7 @@ def failure_alert(context: dict) -> Alert:
     message = "\n".join(
         [
             f"DAG: {ti.dag_id}   Task: {ti.task_id}" + (f"   Map index: {map_index}" if where.endswith("]") else ""),
-            f"Data interval: {start} → {end}",
+            f"Data interval: {interval}",
             f"Try {try_number} of {of} (final: no retries left)",
             f"Error: {error}",
         ]
