@@ -11,6 +11,7 @@ Every 5 minutes, reads the same counters as `GET /v1/admin/stats` and the dashbo
 | no deduplication run (the nightly DAG paused, unscheduled, or killed without a word) | > 26 h since the last, or since the install (`ANALYTICS_MONITOR_NIGHTLY_OVERDUE_HOURS`) |
 | stream lag (entries not delivered to `analytics-loader`) | > 50,000 (`ANALYTICS_MONITOR_LAG_MAX`) |
 | an entry pending unacknowledged (idle in the group: XPENDING IDLE, not its age) — a stuck batch | > 300 s (`ANALYTICS_MONITOR_PENDING_AGE_MAX_SECONDS`) |
+| entries in shard streams the loader does not drain (`ANALYTICS_STREAM_SHARDS` lowered before they were empty) | any |
 | time since the last successful load | > 10 min (`ANALYTICS_MONITOR_LOAD_STALE_MINUTES`) |
 | loaded events without enrichment after 2 h | > 100 (`ANALYTICS_MONITOR_ENRICH_BACKLOG_MAX`) |
 | Redis not durable: AOF off, or a maxmemory-policy that evicts (what `/readyz` reports) | on (`ANALYTICS_MONITOR_REQUIRE_DURABLE_REDIS=0` turns it off for a lab Redis) |

@@ -160,6 +160,39 @@ def check_stream(report: Report, client: redis.Redis, s: Settings, now: datetime
     for h in healths:
         _check_stream(report, h, s, "" if len(healths) == 1 else h["stream"])
     report.checked |= {"monitor.stream_lag", "monitor.stuck_pending"}
+    _orphan_shards(report, client, s)
+
+
+# Shard streams looked at beyond the configured count: Keys.shard(n) for n below this.
+ORPHAN_SHARDS_SCAN = 16
+
+
+def _orphan_shards(report: Report, client: redis.Redis, s: Settings) -> None:
+    """Entries in shard streams the loader does not drain: ANALYTICS_STREAM_SHARDS lowered (or sharding turned off)
+    before the shards that went away were empty. Nothing loads them and no other check reads them."""
+    keys = Keys.from_settings(s)
+    loaded = {k.stream for k in keys.loaded_keys}
+    candidates = [k.stream for k in (keys.shard(n) for n in range(ORPHAN_SHARDS_SCAN)) if k.stream not in loaded]
+    pipe = client.pipeline(transaction=False)
+    for stream in candidates:
+        pipe.xlen(stream)
+    left = {stream: n for stream, n in zip(candidates, pipe.execute(), strict=True) if n}
+    report.figures["orphanShards"] = left
+    if left:
+        total = sum(left.values())
+        report.findings.append(
+            alert(
+                "monitor.orphan_shards",
+                "",
+                f"{total:,} accepted events wait in shard streams nothing loads "
+                f"(ANALYTICS_STREAM_SHARDS={s.stream_shards})",
+                [f"{stream}: {n:,} entries" for stream, n in sorted(left.items())],
+                "Set ANALYTICS_STREAM_SHARDS back to cover these shards (collector and Airflow) until events_load has "
+                "drained them, then lower it with the collector stopped (RUNBOOK orphan-shards).",
+                streams=left,
+            )
+        )
+    report.checked.add("monitor.orphan_shards")
 
 
 def _all_streams(healths: list[dict[str, Any]]) -> dict[str, Any]:
