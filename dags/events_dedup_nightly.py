@@ -7,6 +7,8 @@ within **1 s** after an earlier *kept* event, and marks each in `props_json._dup
 `{"of": <kept event id>, "rule": ..., "foundAt": ...}`. Nothing is deleted; analysts query the view
 `analytics.events_deduplicated`. Duplicates never anchor others: a, b = a + 0.8 s, c = b + 0.8 s
 marks only b (c is 1.6 s after the kept a). Events with neither actor nor session are never marked.
+A marked event's session stops counting it (`analytics.sessions.event_count`, as the view counts): the run
+holds the enrichment lock while it marks and debits, so `events_enrich` waits for it a moment.
 
 **Window:** events *received* in the `hours` (default 24) before the window's end:
 

@@ -6,6 +6,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+# An advisory lock key: one enrichment run at a time (two merging the same sessions would race), and the nightly
+# deduplication holds it while it marks events and debits their sessions' counts.
+SESSIONS_LOCK_ID = 0x656E7263
+
 
 def connect(
     dsn: str,

@@ -19,7 +19,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from analytics.db import connect
+from analytics.db import SESSIONS_LOCK_ID, connect
 from analytics.params import parse_instant
 from analytics.sql import load_sql
 
@@ -41,6 +41,7 @@ class DedupResult:
     duration_ms: int
     window_rule: str | None
     steps_ms: dict[str, int]
+    sessions_debited: int = 0  # sessions whose event_count no longer counts an event marked here
 
     @property
     def rate(self) -> float:
@@ -137,8 +138,13 @@ def deduplicate(
         conn.execute(load_sql("dedup/index_candidates"))
         conn.execute("ANALYZE dedup_candidates")
         t = lap("scanMs", t)
+        # Enrichment counts sessions' events: it waits while this marks events and debits their sessions.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SESSIONS_LOCK_ID,))
+        t = lap("lockMs", t)
         marked = conn.execute(load_sql("dedup/mark_duplicates"), params).rowcount
-        lap("markMs", t)
+        t = lap("markMs", t)
+        debited, recounted = conn.execute(load_sql("dedup/debit_sessions")).fetchone()
+        lap("sessionsMs", t)
         result = DedupResult(
             interval_start=start.isoformat(),
             interval_end=end.isoformat(),
@@ -149,6 +155,7 @@ def deduplicate(
             duration_ms=round((time.perf_counter() - t0) * 1000),
             steps_ms=steps,
             window_rule=window_rule,
+            sessions_debited=debited + recounted,
         )
         conn.execute(
             load_sql("dedup/insert_job_run"),

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from analytics.db import connect
+from analytics.db import SESSIONS_LOCK_ID, connect
 from analytics.enrich.derived import derive_sessions
 from analytics.enrich.sessions import Aggregator, aggregate_in_snapshot, merge_sessions
 from analytics.enrich.snapshots import stage_versions
@@ -29,9 +29,6 @@ from analytics.enrich.useragent import Engine
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
-
-# One enrichment at a time: two runs merging the same sessions concurrently would race.
-_LOCK_ID = 0x656E7263
 
 
 @dataclass
@@ -86,7 +83,7 @@ def enrich_interval(
     # snapshot is taken by its first statement, and it must see what the run that held the lock committed.
     # Closing the connection releases it.
     with connect(dsn, autocommit=True) as conn, ThreadPoolExecutor(1) as pool:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (SESSIONS_LOCK_ID,))
         # One snapshot for all the run's statements, exported to the second connection that aggregates the
         # sessions, so both read the same events.
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -31,8 +31,14 @@ FIRST_TOUCH = (
 # One row per session, as enrich_sessions (sql/enrich/create_stages.sql) takes it.
 COLUMNS = ("session_id", "actor_id", "first_us", "last_us", "n", "first_event_id", *FIRST_TOUCH)
 _DTYPES: dict[str, Any] = {c: object for c in COLUMNS} | {"first_us": "int64", "last_us": "int64", "n": "int64"}
-_EVENT_COLUMNS = ("session_id", "actor_id", "occurred_us", "id")
-_EVENT_DTYPES: dict[str, Any] = {"session_id": object, "actor_id": object, "occurred_us": "int64", "id": object}
+_EVENT_COLUMNS = ("session_id", "actor_id", "occurred_us", "id", "duplicate")
+_EVENT_DTYPES: dict[str, Any] = {
+    "session_id": object,
+    "actor_id": object,
+    "occurred_us": "int64",
+    "id": object,
+    "duplicate": object,  # "t" / "f": marked by the nightly job, so in the session but not in its count
+}
 
 
 def _earliest(code: np.ndarray, occurred: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -47,7 +53,8 @@ def _earliest(code: np.ndarray, occurred: np.ndarray, ids: np.ndarray) -> np.nda
 
 
 def aggregate_sessions(conn: psycopg.Connection, start: datetime, end: datetime) -> pd.DataFrame:
-    """The interval's sessions (COLUMNS), vectorised: group min / max / count over the narrow key columns,
+    """The interval's sessions (COLUMNS), vectorised: group min / max / count (events not marked duplicates) over the
+    narrow key columns,
     first event and first known actor by (occurred_at, id), then the first touch of the first events only."""
     span = {"start": start, "end": end}
     ev = copy_out(conn, load_sql("enrich/copy_session_events"), span, _EVENT_COLUMNS, _EVENT_DTYPES)
@@ -64,7 +71,7 @@ def aggregate_sessions(conn: psycopg.Connection, start: datetime, end: datetime)
             "actor_id": None,
             "first_us": occurred[first_pos],
             "last_us": by.max().to_numpy(),
-            "n": by.size().to_numpy(),
+            "n": np.bincount(code, weights=ev["duplicate"].to_numpy() != "t", minlength=len(sessions)).astype("int64"),
             "first_event_id": ids[first_pos],
         }
     )

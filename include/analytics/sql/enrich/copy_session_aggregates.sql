@@ -21,7 +21,7 @@ COPY (
                        AS actor_id,
                    (extract(epoch FROM occurred_at) * 1000000)::bigint AS first_us,
                    (extract(epoch FROM max(occurred_at) OVER w) * 1000000)::bigint AS last_us,
-                   count(*) OVER w AS n,
+                   count(*) FILTER (WHERE NOT (props_json ? '_duplicate')) OVER w AS n,
                    id AS first_event_id,
                    attribution_json,
                    props_json,

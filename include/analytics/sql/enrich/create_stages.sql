@@ -26,5 +26,6 @@ CREATE TEMP TABLE enrich_derived (
     occurred_at  timestamptz NOT NULL,
     actor_id     text        NOT NULL,
     day          date        NOT NULL,
-    session_id   text        NOT NULL
+    session_id   text        NOT NULL,
+    duplicate    boolean     NOT NULL  -- marked by the nightly job: in the session, not in its count
 ) ON COMMIT DROP;

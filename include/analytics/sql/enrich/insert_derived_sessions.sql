@@ -12,7 +12,7 @@ WITH touched AS (
      WHERE received_at >= %(start)s AND received_at < %(end)s
        AND actor_id IS NOT NULL AND (session_id IS NULL OR session_id = '') AND actor_id <> ''
 ), ev AS (
-    SELECT e.id, e.received_at, e.actor_type, e.actor_id, e.occurred_at, t.day,
+    SELECT e.id, e.received_at, e.actor_type, e.actor_id, e.occurred_at, t.day, e.props_json ? '_duplicate' AS duplicate,
            CASE WHEN e.occurred_at - lag(e.occurred_at) OVER w <= %(gap)s THEN 0 ELSE 1 END AS opens
       FROM touched t
       JOIN analytics.events e
@@ -29,8 +29,9 @@ WITH touched AS (
       FROM numbered
     WINDOW s AS (PARTITION BY actor_type, actor_id, day, k ORDER BY occurred_at, id)
 )
-INSERT INTO enrich_derived (event_id, received_at, occurred_at, actor_id, day, session_id)
+INSERT INTO enrich_derived (event_id, received_at, occurred_at, actor_id, day, session_id, duplicate)
 SELECT id, received_at, occurred_at, actor_id, day,
        'd-' || md5(coalesce(actor_type, '') || ':' || actor_id || ':'
-                   || ((extract(epoch FROM first_at) * 1000000)::bigint)::text)
+                   || ((extract(epoch FROM first_at) * 1000000)::bigint)::text),
+       duplicate
   FROM sessions

@@ -2,7 +2,7 @@
 -- right edge and the heap stays in interval order for the next range scan).
 INSERT INTO analytics.event_context (
     event_id, received_at, enriched_at, version_id, ua_md5, session_id,
-    referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content
+    referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content, duplicate
 )
 SELECT * FROM (
 -- {select}

@@ -1,10 +1,10 @@
 -- The derived sessions (enrich_derived, sql/enrich/insert_derived_sessions.sql) into analytics.sessions, each
--- computed whole from its events: start, last event, count, and the first event's referrer / landing page / UTM
+-- computed whole from its events: start, last event, count (without the events marked duplicates), and the first event's referrer / landing page / UTM
 -- (the same expressions as sql/enrich/copy_first_touch.sql). A row that did not change is not written, so a
 -- re-run leaves it as it was; returns how many sessions were derived.
 WITH agg AS (
     SELECT session_id, min(actor_id) AS actor_id, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
-           count(*) AS n,
+           count(*) FILTER (WHERE NOT duplicate) AS n,
            (array_agg(event_id ORDER BY occurred_at, event_id))[1] AS first_event_id,
            (array_agg(received_at ORDER BY occurred_at, event_id))[1] AS first_received_at
       FROM enrich_derived

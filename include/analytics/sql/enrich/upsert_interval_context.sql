@@ -5,7 +5,7 @@ WITH r AS (
 )
 INSERT INTO analytics.event_context AS c (
     event_id, received_at, enriched_at, version_id, ua_md5, session_id,
-    referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content
+    referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content, duplicate
 )
 SELECT r.*
   FROM r
@@ -13,10 +13,10 @@ SELECT r.*
     ON o.event_id = r.event_id AND o.received_at >= %(start)s AND o.received_at < %(end)s
  WHERE o.event_id IS NULL
     OR (o.received_at, o.version_id, o.ua_md5, o.session_id, o.referrer, o.landing_page,
-        o.utm_source, o.utm_medium, o.utm_campaign, o.utm_term, o.utm_content)
+        o.utm_source, o.utm_medium, o.utm_campaign, o.utm_term, o.utm_content, o.duplicate)
        IS DISTINCT FROM
        (r.received_at, r.version_id, r.ua_md5, r.session_id, r.referrer, r.landing_page,
-        r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content)
+        r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.duplicate)
  ORDER BY r.received_at
 ON CONFLICT (event_id) DO UPDATE SET
     received_at = excluded.received_at,
@@ -30,4 +30,5 @@ ON CONFLICT (event_id) DO UPDATE SET
     utm_medium = excluded.utm_medium,
     utm_campaign = excluded.utm_campaign,
     utm_term = excluded.utm_term,
-    utm_content = excluded.utm_content
+    utm_content = excluded.utm_content,
+    duplicate = excluded.duplicate
