@@ -128,3 +128,64 @@ def test_a_late_event_joins_two_sessions_as_if_it_had_come_on_time(db, database_
     sessions, by_event = late
     assert [s[4] for s in sessions if s[1] == actor] == [5]
     assert attribution(db, ids["after_gap"])["utm_source"] == "news"  # now inside the session that landed at 10:00
+
+
+def test_a_visit_across_midnight_is_one_session_in_any_order(db, database_url, day, actor):
+    """23:50, 00:10 and 00:30 are one visit, whichever of the two days' hours is enriched first; a 31-minute gap at
+    midnight still ends a session."""
+    midnight = day + timedelta(days=1)
+    common = {"actor_id": actor, "actor_type": "anonymous", "user_agent": MAC_CHROME}
+    spans = [(midnight + timedelta(hours=h), midnight + timedelta(hours=h + 1)) for h in (-1, 0, 1)]
+    ids = {
+        "landing": insert_event(
+            db, received_at=spans[0][0], occurred_at=midnight - timedelta(minutes=10), attribution=UTM, **common
+        ),
+        "after_midnight": insert_event(
+            db, received_at=spans[1][0], occurred_at=midnight + timedelta(minutes=10), **common
+        ),
+        "last": insert_event(db, received_at=spans[2][0], occurred_at=midnight + timedelta(minutes=30), **common),
+    }
+    states = []
+    for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0, 1], [2, 0, 1]):
+        _reset(db, actor, ids)
+        for n in order:
+            enrich_interval(database_url, *spans[n], session_gap=GAP)
+        states.append(_state(db, actor, ids))
+    sessions, by_event = states[0]
+    assert [s[2:6] for s in sessions] == [
+        (midnight - timedelta(minutes=10), midnight + timedelta(minutes=30), 3, uuid.UUID(ids["landing"]))
+    ]
+    assert sessions[0][8] == "news" and len({by_event[n] for n in ids}) == 1
+    assert all(s == states[0] for s in states), "the same session in any order"
+
+    # The second event 31 minutes after the first: two sessions, split by the gap and not by midnight.
+    db.execute(
+        "UPDATE analytics.events SET occurred_at = %s WHERE id = %s",
+        (midnight + timedelta(minutes=21), ids["after_midnight"]),
+    )
+    _reset(db, actor, ids)
+    for n in (2, 0):
+        enrich_interval(database_url, *spans[n], session_gap=GAP)
+    assert [s[4] for s in _state(db, actor, ids)[0]] == [1, 2]
+
+
+def test_a_late_event_found_by_walking_back_across_days(db, database_url, day, actor):
+    """A visitor active every 20 minutes for two days is one session; the run of the last hour alone, with the rest
+    enriched long before, finds the session's start two days back and leaves one session, not one per run."""
+    common = {"actor_id": actor, "actor_type": "anonymous"}
+    start = day + timedelta(hours=6)
+    times = [start + timedelta(minutes=20 * i) for i in range(6 * 24 + 1)]  # 48 h
+    received = day + timedelta(days=3)
+    first_hour = (received, received + timedelta(hours=1))
+    for at in times[:-1]:
+        insert_event(db, received_at=received, occurred_at=at, **common)
+    enrich_interval(database_url, *first_hour, session_gap=GAP)
+    late = insert_event(db, received_at=received + timedelta(hours=2), occurred_at=times[-1], **common)
+    enrich_interval(database_url, received + timedelta(hours=2), received + timedelta(hours=3), session_gap=GAP)
+    rows = db.execute(
+        "SELECT started_at, last_event_at, event_count FROM analytics.sessions WHERE derived AND actor_id = %s",
+        (actor,),
+    ).fetchall()
+    assert rows == [(times[0], times[-1], len(times))]
+    ctx = db.execute("SELECT session_id FROM analytics.event_context WHERE event_id = %s", (late,)).fetchone()
+    assert ctx[0] == db.execute("SELECT session_id FROM analytics.sessions WHERE actor_id = %s", (actor,)).fetchone()[0]
