@@ -64,6 +64,7 @@ def test_alert_settings_reach_the_airflow_containers_and_are_documented():
         "ALERT_TIMEOUT_SECONDS",
         "ALERT_COOLDOWN_MINUTES",
         "ANALYTICS_RUNBOOK_URL",
+        "ANALYTICS_HEARTBEAT_URL",
         "AIRFLOW__SMTP__SMTP_HOST",
         "AIRFLOW__SMTP__SMTP_PORT",
         "AIRFLOW__SMTP__SMTP_USER",

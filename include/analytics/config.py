@@ -129,6 +129,9 @@ class Settings:
     alert_webhook_url: str | None = field(default=None, repr=False)  # may carry a token: never in logs
     alert_slack_webhook_url: str | None = field(default=None, repr=False)
     alert_email_to: tuple[str, ...] = ()
+    # Dead-man switch: events_monitor GETs it after each pass whose checks all ran; an outside service pages when
+    # the pings stop. May carry a token: never in logs.
+    heartbeat_url: str | None = field(default=None, repr=False)
     # Segment-compatible endpoint: extra "Segment Name=event_type" mappings.
     segment_event_map: tuple[str, ...] = ()
     # Browser clients: origins whose pages may post to the public endpoints ("*" = any); empty = no CORS.
@@ -226,6 +229,7 @@ class Settings:
             alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
             alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
             alert_email_to=_csv(env, "ALERT_EMAIL_TO"),
+            heartbeat_url=env.get("ANALYTICS_HEARTBEAT_URL") or None,
             segment_event_map=_csv(env, "ANALYTICS_SEGMENT_EVENT_MAP"),
             cors_origins=_origins(env, "ANALYTICS_CORS_ORIGINS"),
             session_inactivity_minutes=_int(env, "ANALYTICS_SESSION_INACTIVITY_MINUTES", 30),

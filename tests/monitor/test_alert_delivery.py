@@ -162,10 +162,11 @@ def test_alert_webhook_url_is_kept_out_of_reprs():
         {
             "ALERT_WEBHOOK_URL": "https://hooks.example/T0/secret-token-1",
             "ALERT_SLACK_WEBHOOK_URL": "https://x/secret-2",
+            "ANALYTICS_HEARTBEAT_URL": "https://hc.example/ping/secret-3",
         }
     )
-    assert s.alert_webhook_url.endswith("secret-token-1")
-    assert "secret-token-1" not in repr(s) and "secret-2" not in repr(s)
+    assert s.alert_webhook_url.endswith("secret-token-1") and s.heartbeat_url.endswith("secret-3")
+    assert "secret-token-1" not in repr(s) and "secret-2" not in repr(s) and "secret-3" not in repr(s)
 
 
 def test_runbook_links_follow_analytics_runbook_url(settings, db, http_receiver):

@@ -26,12 +26,14 @@ from analytics.monitor.checks import (
     check_stream,
     check_stream_history,
 )
+from analytics.monitor.heartbeat import ping
 from analytics.redis_client import open_redis
 from analytics.sql import load_sql
 
 log = logging.getLogger(__name__)
 
 MONITOR_DAG, MONITOR_TASK = "events_monitor", "check"  # the task that calls run_monitor
+CHECK_FAILED = "monitor.check_failed."  # + the step's name: the alert of a check that could not run
 
 
 def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
@@ -48,7 +50,7 @@ def collect(conn, client: redis.Redis, s: Settings, now: datetime) -> Report:
         "enrich": lambda: check_enrich(report, conn, s, now),
     }
     for name, step in steps.items():
-        kind = f"monitor.check_failed.{name}"
+        kind = f"{CHECK_FAILED}{name}"
         try:
             step()
             report.checked.add(kind)
@@ -86,6 +88,10 @@ def monitor(
         result = {"figures": report.figures, "alerts": outcome.as_dict()}
         # Alerts a channel did not take when they were sent (this pass's included): that channel is tried again.
         result["alerts"]["redelivered"] = redeliver(conn, s, now)
+        # After the alerts went out and before the row: the row then says whether the heartbeat went out, and why
+        # not (what on-call reads first when the heartbeat service pages), for a delay of ALERT_TIMEOUT_SECONDS at
+        # most. A row that then cannot be written fails the task, which pages on its own.
+        result["heartbeat"] = heartbeat(report, s)
         conn.execute(
             load_sql("monitor/insert_job_run"),
             {
@@ -98,6 +104,17 @@ def monitor(
             },
         )
     return result
+
+
+def heartbeat(report: Report, s: Settings) -> str:
+    """Ping ANALYTICS_HEARTBEAT_URL when every check ran: a monitor that cannot see stays silent, and the heartbeat
+    service pages after its grace period. "sent" | "failed: <error>" | "skipped: checks failed: <names>" | "off"."""
+    if not s.heartbeat_url:
+        return "off"
+    blind = [f.kind.removeprefix(CHECK_FAILED) for f in report.findings if f.kind.startswith(CHECK_FAILED)]
+    if blind:
+        return "skipped: checks failed: " + ", ".join(blind)
+    return ping(s.heartbeat_url, s.alert_timeout_seconds)
 
 
 def run_monitor(run_id: str | None = None, log_url: str | None = None) -> dict[str, Any]:
