@@ -24,9 +24,10 @@ run and links its log. A check that cannot
 run (store down) alerts on its own and leaves its conditions open. Every pass is recorded in
 `analytics.job_runs` (job = `monitor`); alerts are in `analytics.alerts`. See docs/RUNBOOK.md.
 
-Dead-man switch: with `ANALYTICS_HEARTBEAT_URL` set, a pass whose checks all ran GETs it (healthchecks.io,
-Cronitor, …), and that service pages when the pings stop: scheduler, PostgreSQL or this DAG down, or a check
-blind (RUNBOOK heartbeat-missed). The pass's `heartbeat` (job_runs stats, XCom) says sent, skipped or failed.
+Dead-man switch: with `ANALYTICS_HEARTBEAT_URL` set, a pass whose checks all ran, and whose firing alerts all
+reached a channel, GETs it (healthchecks.io, Cronitor, …), and that service pages when the pings stop: scheduler,
+PostgreSQL or this DAG down, a check blind, or an alert every channel refused (RUNBOOK heartbeat-missed). The
+pass's `heartbeat` (job_runs stats, XCom) says sent, skipped or failed.
 """
 
 from __future__ import annotations

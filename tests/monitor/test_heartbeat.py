@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
+from analytics.monitor.alerts.dispatch import deliver
+from analytics.monitor.alerts.model import Alert
 from analytics.monitor.job import monitor
 from tests.monitor.test_alert_delivery import _Quiet, _serving
 from tests.monitor.test_count_check import own_db  # noqa: F401 - the fixture
@@ -131,3 +133,39 @@ def test_the_monitor_dag_pings_and_records_it(own_db, dagbag, monkeypatch):  # n
     assert run.state == "success"
     assert hits == [f"/ping/{TOKEN}"]
     assert _recorded(conn, run.run_id)["heartbeat"] == "sent"
+
+
+def test_no_ping_while_a_firing_alert_reached_no_channel(own_db, redis_client):  # noqa: F811
+    """Every channel refused an alert: the monitor sees, but nobody was told, so the heartbeat service must page. The
+    pass names the alert; once a redelivery gets through, the pings resume."""
+    base_settings, conn, _ = own_db
+    pings: list[str] = []
+    hook = {"status": 503}
+
+    class Handler(_Quiet):
+        def do_GET(self):  # noqa: N802
+            pings.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(hook["status"])
+            self.end_headers()
+
+    with _serving(Handler) as base:
+        s = base_settings.with_overrides(heartbeat_url=f"{base}/ping/{TOKEN}", alert_webhook_url=f"{base}/hook")
+        now = datetime.now(UTC)
+        key = f"task_failed:hb-{uuid.uuid4().hex[:6]}"
+        alert = Alert(kind="task_failed", alert_key=key, title="events_load failed", message="boom")
+        assert deliver(alert, s, s.database_url, now)["webhook"].startswith("failed")
+
+        unheard = monitor(s.database_url, redis_client, s, now, run_id="hb-unheard")
+        # (This machine's Redis is not durable: that alert fires too, and the dead webhook refuses it as well.)
+        assert unheard["heartbeat"].startswith(f"skipped: alerts no channel took: {key}") and pings == []
+        assert _recorded(conn, "hb-unheard")["heartbeat"] == unheard["heartbeat"]
+
+        hook["status"] = 200  # the webhook is back: the next pass re-sends the alert, then pings
+        heard = monitor(s.database_url, redis_client, s, now + timedelta(minutes=5), run_id="hb-heard")
+        assert key in heard["alerts"]["redelivered"]
+        assert heard["heartbeat"] == "sent" and pings == [f"/ping/{TOKEN}"]

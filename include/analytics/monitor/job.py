@@ -13,7 +13,7 @@ import redis
 from analytics.config import Settings
 from analytics.db import connect
 from analytics.monitor.alerts.conditions import Origin, reconcile
-from analytics.monitor.alerts.dispatch import dumps, jsonb, redeliver
+from analytics.monitor.alerts.dispatch import REDELIVER_HOURS, dumps, jsonb, redeliver
 from analytics.monitor.checks import (
     Report,
     alert,
@@ -91,7 +91,7 @@ def monitor(
         # After the alerts went out and before the row: the row then says whether the heartbeat went out, and why
         # not (what on-call reads first when the heartbeat service pages), for a delay of ALERT_TIMEOUT_SECONDS at
         # most. A row that then cannot be written fails the task, which pages on its own.
-        result["heartbeat"] = heartbeat(report, s)
+        result["heartbeat"] = heartbeat(conn, report, s, now)
         conn.execute(
             load_sql("monitor/insert_job_run"),
             {
@@ -106,14 +106,19 @@ def monitor(
     return result
 
 
-def heartbeat(report: Report, s: Settings) -> str:
-    """Ping ANALYTICS_HEARTBEAT_URL when every check ran: a monitor that cannot see stays silent, and the heartbeat
-    service pages after its grace period. "sent" | "failed: <error>" | "skipped: checks failed: <names>" | "off"."""
+def heartbeat(conn, report: Report, s: Settings, now: datetime) -> str:
+    """Ping ANALYTICS_HEARTBEAT_URL when every check ran and on-call heard of every firing alert: a monitor that cannot
+    see, or whose alerts every channel refused, stays silent, and the heartbeat service pages after its grace period.
+    "sent" | "failed: <error>" | "skipped: checks failed: <names>" | "skipped: alerts no channel took: <keys>" | "off"."""
     if not s.heartbeat_url:
         return "off"
     blind = [f.kind.removeprefix(CHECK_FAILED) for f in report.findings if f.kind.startswith(CHECK_FAILED)]
     if blind:
         return "skipped: checks failed: " + ", ".join(blind)
+    since = now - timedelta(hours=REDELIVER_HOURS)
+    unheard = [key for (key,) in conn.execute(load_sql("alerts/select_unheard"), {"since": since})]
+    if unheard:
+        return "skipped: alerts no channel took: " + ", ".join(unheard)
     return ping(s.heartbeat_url, s.alert_timeout_seconds)
 
 

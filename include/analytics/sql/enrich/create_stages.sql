@@ -33,3 +33,7 @@ CREATE TEMP TABLE enrich_derived (
     session_id   text        NOT NULL,
     duplicate    boolean     NOT NULL  -- marked by the nightly job: in the session, not in its count
 ) ON COMMIT DROP;
+-- Which sessions still exist (sql/enrich/delete_stale_derived_sessions.sql): a lookup, whatever plan the planner
+-- picks from its guess of how many derived sessions there are (a nested loop over a scan of this table took
+-- seconds an hour: bench/derived_sessions_bench.py).
+CREATE INDEX ON enrich_derived (session_id);
