@@ -1,10 +1,11 @@
 """Enrichment of browser traffic (no sessionId: sessions derived) against the same traffic with client session ids.
 
-    .venv/bin/python bench/derived_sessions_bench.py [--visits 10000] [--rounds 5] [--code DIR]
+    .venv/bin/python bench/derived_sessions_bench.py [--visits 10000] [--rounds 5] [--days 0] [--code DIR]
 
 A throwaway database (created, migrated, dropped) holds two copies of the same generated visits: one hour of
 page views from `--visits` visitors, six per visit four minutes apart, a third of the visits begun in the hour
-before (which is enriched first, untimed). In the "browser" copy the events carry no session id, so enrichment
+before (which is enriched first, untimed), with `--days` daily partitions of analytics.events before it (a
+year's retention keeps 365: each lookup of an actor's events probes each). In the "browser" copy the events carry no session id, so enrichment
 derives the sessions (sql/enrich/insert_derived_sessions.sql); in the "server" copy each visit carries its own.
 Each round enriches the hour of each copy as a first run (its rows and sessions removed untimed before), in
 turn, and reports milliseconds and browser ÷ server. --code DIR imports the pipeline from another checkout
@@ -43,6 +44,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--visits", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--days", type=int, default=0, help="daily partitions of analytics.events before the hour (retention)"
+    )
     ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose enrichment is measured")
     opts = ap.parse_args()
     code = opts.code.resolve()
@@ -51,6 +55,7 @@ def main() -> None:
 
     from analytics.db import connect, drop_database, ensure_database
     from analytics.enrich.job import enrich_interval
+    from analytics.load.partitions import ensure_partitions
     from analytics.migrate import migrate
 
     base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/analytics"
@@ -61,6 +66,8 @@ def main() -> None:
         # The server copy a day later, so the two never share an hour.
         hours = {"browser": HOUR, "server": HOUR + timedelta(days=1)}
         with connect(dsn, autocommit=True) as conn:
+            # Every lookup of an actor's events probes each partition (they are by received_at): as many as kept.
+            ensure_partitions(conn, (HOUR - timedelta(days=opts.days)).date(), opts.days + 2)
             for kind, hour in hours.items():
                 conn.execute(GENERATE, {"kind": kind, "visits": opts.visits, "hour": hour})
             conn.execute("VACUUM ANALYZE analytics.events")

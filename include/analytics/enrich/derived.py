@@ -17,11 +17,24 @@ import psycopg
 
 from analytics.sql import load_sql
 
+# How much earlier than it occurred an event may have been received, beyond the collector's future-skew limit: a
+# margin for rows that reached analytics.events some other way.
+REACH_MARGIN = timedelta(days=1)
 
-def derive_sessions(conn: psycopg.Connection, start: datetime, end: datetime, gap: timedelta, now: datetime) -> int:
-    """Stage the derived sessions of the interval's actors' spans (enrich_spans, enrich_derived) and merge them; returns how many."""
+
+def derive_sessions(
+    conn: psycopg.Connection,
+    start: datetime,
+    end: datetime,
+    gap: timedelta,
+    now: datetime,
+    max_future: timedelta = timedelta(minutes=5),
+) -> int:
+    """Stage the derived sessions of the interval's actors' spans (enrich_spans, enrich_derived) and merge them;
+    returns how many. `max_future`: the collector's limit on occurredAt after receipt (ANALYTICS_MAX_FUTURE_SKEW_SECONDS)."""
     span = {"start": start, "end": end}
-    conn.execute(load_sql("enrich/insert_derived_sessions"), span | {"gap": gap})
+    params = span | {"gap": gap, "reach": max_future + REACH_MARGIN}
+    conn.execute(load_sql("enrich/insert_derived_sessions"), params)
     conn.execute("ANALYZE enrich_derived")  # its size varies from none to the whole interval
     derived = conn.execute(load_sql("enrich/upsert_derived_sessions"), {"now": now}).fetchone()[0]
     conn.execute(load_sql("enrich/delete_stale_derived_sessions"))

@@ -63,6 +63,7 @@ def enrich_interval(
     parse_workers: int | None = None,
     sessions: Aggregator = "pandas",
     session_gap: timedelta = timedelta(minutes=30),
+    max_future: timedelta = timedelta(minutes=5),
 ) -> EnrichStats:
     """Write the context rows of events received in [start, end) and merge their sessions; idempotent."""
     if end <= start:
@@ -105,7 +106,7 @@ def enrich_interval(
             aggregate = pool.submit(aggregate_in_snapshot, dsn, snapshot, start, end, sessions)
             stats.entities_referenced = stage_versions(conn, start, end)
             phase("snapshots")
-            stats.sessions_derived = derive_sessions(conn, start, end, session_gap, started_at)
+            stats.sessions_derived = derive_sessions(conn, start, end, session_gap, started_at, max_future)
             phase("sessions_derived")
             conn.execute(load_sql("enrich/analyze_stages"))
             select = load_sql("enrich/select_interval_context")

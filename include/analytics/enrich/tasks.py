@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def enrich_data_interval(start: datetime, end: datetime, *, run_id: str | None, parser: str = "auto") -> dict[str, Any]:
-    gap = timedelta(minutes=get_settings().session_inactivity_minutes)
+    settings = get_settings()
+    gap = timedelta(minutes=settings.session_inactivity_minutes)
     return enrich_interval(
         postgres_dsn(),
         start,
@@ -22,4 +23,5 @@ def enrich_data_interval(start: datetime, end: datetime, *, run_id: str | None, 
         run_id=run_id,
         engine=parser,  # type: ignore[arg-type]
         session_gap=gap,
+        max_future=timedelta(seconds=settings.max_future_skew_seconds),
     ).as_dict()

@@ -9,6 +9,10 @@
 -- to event across gaps of at most %(gap)s, one index probe a step, each step as far as the gap allows). No
 -- session crosses a span's ends, so the span's sessions are computed from all their events (received in any
 -- interval) into enrich_derived, one row per event.
+-- Each lookup of an actor's events also bounds received_at from below: an event is received at most %(reach)s
+-- after it occurred (the collector refuses occurredAt further in the future than ANALYTICS_MAX_FUTURE_SKEW_SECONDS;
+-- %(reach)s adds a day to that), so the daily partitions received before are skipped, not probed one by one (a
+-- year's retention keeps 365 of them).
 WITH RECURSIVE touched AS (
     SELECT actor_id, min(occurred_at) AS lo, max(occurred_at) AS hi
       FROM analytics.events
@@ -24,6 +28,7 @@ WITH RECURSIVE touched AS (
                             FROM analytics.events e
                            WHERE e.actor_id = b.actor_id AND (e.session_id IS NULL OR e.session_id = '')
                              AND e.occurred_at >= b.at - %(gap)s AND e.occurred_at < b.at
+                             AND e.received_at >= b.at - %(gap)s - %(reach)s
                            ORDER BY e.occurred_at
                            LIMIT 1) p
 ), ahead AS (
@@ -35,6 +40,7 @@ WITH RECURSIVE touched AS (
                             FROM analytics.events e
                            WHERE e.actor_id = a.actor_id AND (e.session_id IS NULL OR e.session_id = '')
                              AND e.occurred_at > a.at AND e.occurred_at <= a.at + %(gap)s
+                             AND e.received_at >= a.at - %(reach)s
                            ORDER BY e.occurred_at DESC
                            LIMIT 1) p
 ), spans AS (
@@ -49,6 +55,7 @@ WITH RECURSIVE touched AS (
       FROM spans t
       JOIN analytics.events e
         ON e.actor_id = t.actor_id AND e.occurred_at >= t.lo AND e.occurred_at <= t.hi
+       AND e.received_at >= t.lo - %(reach)s
      WHERE e.actor_id IS NOT NULL AND (e.session_id IS NULL OR e.session_id = '')
     WINDOW w AS (PARTITION BY e.actor_type, e.actor_id ORDER BY e.occurred_at, e.id)
 ), numbered AS (
