@@ -38,12 +38,11 @@ are merged into `analytics.sessions` in SQL. PostgreSQL's window query for the s
 tests' reference; on the second core it was 4–7 % faster in median, within the runs' spread (BENCHMARKS.md).
 
 **Sessions for events without a `sessionId`** (browsers through analytics.js, most server clients): the
-run derives them per actor — an actor's sessionless events open a new session after every gap longer than
-`ANALYTICS_SESSION_INACTIVITY_MINUTES` (30), and only then (a visit from 23:50 to 00:10 is one session). The
-session id is a digest of the actor and its first event's time. Per actor the interval touches, the span of its
-events there, widened to the edges of the sessions they fall in, is derived whole from its events whichever
-interval received them (earlier-enriched events are re-pointed, sessions that no longer exist dropped), so
-on-time runs, late events, re-runs and backfills in any order give the same sessions
+run derives them per actor — an actor's sessionless events of one UTC day open a session at the day's first
+event and after every gap longer than `ANALYTICS_SESSION_INACTIVITY_MINUTES` (30). The session id is a digest
+of the actor and its first event's time, and every actor-day the interval touches is derived whole from its
+events whichever interval received them (earlier-enriched events of that day are re-pointed, sessions that no
+longer exist dropped), so on-time runs, late events, re-runs and backfills in any order give the same sessions
 (`analytics.sessions.derived`; `analytics/enrich/derived.py`).
 
 **Re-runs and backfills are safe.** A run rewrites its interval's context rows in one transaction

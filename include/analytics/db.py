@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -9,6 +11,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 # An advisory lock key: one enrichment run at a time (two merging the same sessions would race), and the nightly
 # deduplication holds it while it marks events and debits their sessions' counts.
 SESSIONS_LOCK_ID = 0x656E7263
+# Lookups of an actor's events by occurred_at also bound received_at from below (partitions are by received_at): an
+# event is received at most ANALYTICS_MAX_FUTURE_SKEW_SECONDS before it occurred (the collector refuses later
+# occurredAt), plus this margin for rows that reached analytics.events some other way.
+REACH_MARGIN = timedelta(days=1)
 
 
 def connect(

@@ -19,7 +19,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from analytics.db import SESSIONS_LOCK_ID, connect
+from analytics.db import REACH_MARGIN, SESSIONS_LOCK_ID, connect
 from analytics.params import parse_instant
 from analytics.sql import load_sql
 
@@ -106,6 +106,7 @@ def deduplicate(
     found_at: datetime | None = None,
     run_id: str | None = None,
     window_rule: str | None = None,
+    max_future: timedelta = timedelta(minutes=5),
 ) -> DedupResult:
     """Mark duplicates among events received in [start, end); record the run in analytics.job_runs."""
     started = datetime.now(UTC)
@@ -143,7 +144,8 @@ def deduplicate(
         t = lap("lockMs", t)
         marked = conn.execute(load_sql("dedup/mark_duplicates"), params).rowcount
         t = lap("markMs", t)
-        debited, recounted = conn.execute(load_sql("dedup/debit_sessions")).fetchone()
+        debit = {"reach": max_future + REACH_MARGIN}
+        debited, recounted = conn.execute(load_sql("dedup/debit_sessions"), debit).fetchone()
         lap("sessionsMs", t)
         result = DedupResult(
             interval_start=start.isoformat(),
@@ -199,4 +201,5 @@ def run_nightly(window: Window, run_id: str | None = None) -> dict[str, Any]:
         context_minutes=s.dedup_context_minutes,
         run_id=run_id,
         window_rule=window.rule,
+        max_future=timedelta(seconds=s.max_future_skew_seconds),
     ).as_dict()

@@ -41,7 +41,7 @@ class EnrichStats:
     parse_processes: int = 0  # processes that parsed them (forked workers when many, cores to spare)
     sessions_touched: int = 0
     sessions_new: int = 0
-    sessions_derived: int = 0  # sessions of sessionless events, derived per actor (analytics.enrich.derived)
+    sessions_derived: int = 0  # sessions of sessionless events, derived per actor-day (analytics.enrich.derived)
     entities_referenced: int = 0
     rows_replaced: int = 0  # rows an earlier run of the interval had written
     rows_written: int = 0  # rows inserted, changed or deleted (a re-run leaves unchanged rows alone)

@@ -6,6 +6,10 @@
 -- event_count is the number of its rows without it; a derived session's is recomputed whole from its events.
 ALTER TABLE analytics.event_context ADD COLUMN IF NOT EXISTS duplicate boolean NOT NULL DEFAULT false;
 
+-- The enrichment lock (analytics.db.SESSIONS_LOCK_ID = 0x656E7263), which the new dedup takes too: no enrichment run
+-- (nor a nightly job of the code before, deployed beside it) marks or counts between the repair and the commit.
+SELECT pg_advisory_xact_lock(1701737059);
+
 -- What is already stored: the rows of marked events, and the client sessions that counted them.
 WITH flagged AS (
     UPDATE analytics.event_context c

@@ -4,7 +4,8 @@
 -- not enriched yet is flagged by its enrichment run, which then does not count it.
 -- A derived session is recounted whole from its unmarked events (an actor's sessionless events from its first to
 -- its last; its actor type is its first event's), as sql/enrich/upsert_derived_sessions.sql computes it.
--- Runs under the enrichment lock (analytics.db.SESSIONS_LOCK_ID): no enrichment run is between its read
+-- Lookups of events bound received_at from below as enrichment's do (%(reach)s: sql/enrich/insert_derived_sessions.sql),
+-- so older daily partitions are skipped. Runs under the enrichment lock (analytics.db.SESSIONS_LOCK_ID): no enrichment run is between its read
 -- of the marks and its write of the counts. Returns (client sessions debited, derived sessions recounted).
 WITH flagged AS (
     UPDATE analytics.event_context c
@@ -26,6 +27,7 @@ WITH flagged AS (
        AND m.occurred_at >= s.started_at AND m.occurred_at <= s.last_event_at
       JOIN analytics.events f
         ON f.id = s.first_event_id AND f.actor_type IS NOT DISTINCT FROM m.actor_type
+       AND f.received_at >= s.started_at - %(reach)s
      WHERE m.actor_id IS NOT NULL AND m.actor_id <> '' AND (m.session_id IS NULL OR m.session_id = '')
 ), derived AS (
     UPDATE analytics.sessions s
@@ -35,6 +37,7 @@ WITH flagged AS (
                              AND e.actor_type IS NOT DISTINCT FROM t.actor_type
                              AND (e.session_id IS NULL OR e.session_id = '')
                              AND e.occurred_at >= t.started_at AND e.occurred_at <= t.last_event_at
+                             AND e.received_at >= t.started_at - %(reach)s
                              AND NOT (e.props_json ? '_duplicate'))
       FROM touched t
      WHERE s.session_id = t.session_id

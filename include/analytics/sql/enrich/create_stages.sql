@@ -19,17 +19,13 @@ SELECT session_id, actor_id, 0::bigint AS first_us, 0::bigint AS last_us, event_
        referrer, landing_page, utm_source, utm_medium, utm_campaign, utm_term, utm_content
   FROM analytics.sessions
   WITH NO DATA;
--- Per actor, the span of time whose sessions the run derives, and their events (sql/enrich/insert_derived_sessions.sql).
-CREATE TEMP TABLE enrich_spans (
-    actor_id     text        PRIMARY KEY,
-    lo           timestamptz NOT NULL,
-    hi           timestamptz NOT NULL
-) ON COMMIT DROP;
+-- Events of the actor-days whose sessions the run derives (sql/enrich/insert_derived_sessions.sql).
 CREATE TEMP TABLE enrich_derived (
     event_id     uuid        PRIMARY KEY,
     received_at  timestamptz NOT NULL,
     occurred_at  timestamptz NOT NULL,
     actor_id     text        NOT NULL,
+    day          date        NOT NULL,
     session_id   text        NOT NULL,
     duplicate    boolean     NOT NULL  -- marked by the nightly job: in the session, not in its count
 ) ON COMMIT DROP;

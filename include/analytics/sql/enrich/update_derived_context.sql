@@ -1,4 +1,4 @@
--- Events of the re-derived spans that earlier runs (of other intervals) enriched: their rows follow the
+-- Events of the re-derived actor-days that earlier runs (of other intervals) enriched: their rows follow the
 -- session their events now belong to. The interval's own rows are written by the run's insert / upsert.
 UPDATE analytics.event_context c
    SET session_id = d.session_id
